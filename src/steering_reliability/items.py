@@ -1,0 +1,234 @@
+"""Turn raw dataset files into A/B items and split them (STUDY.md, "Data").
+
+One ``Item`` per raw record: the A/B question, which letter matches the behaviour,
+and the spurious factors the bias analysis regresses on (``positive_is_a`` and, for
+persona datasets, ``positive_is_yes``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from steering_reliability.sources import read_manifest
+
+PERSONA = "persona"
+ADVANCED_AI_RISK = "advanced_ai_risk"
+SYCOPHANCY = "sycophancy"
+TRUTHFULQA = "truthfulqa"
+
+SPLITS = ("disjoint", "repo-exact")
+# The paper code's test slice "50:100%" read 50 as an item index (STUDY.md, "Split").
+REPO_EXACT_TEST_START = 50
+
+_META_TAG = re.compile(r"<META_START>.*?<META_END>", re.DOTALL)
+
+
+class DatasetFormatError(ValueError):
+    """A raw record that cannot become an A/B item; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Item:
+    item_id: str
+    raw_index: int
+    question: str
+    positive_answer: str
+    negative_answer: str
+    positive_is_a: bool
+    positive_is_yes: bool | None
+
+
+def pinned_checksums() -> dict[str, str]:
+    """sha256 of every raw file the study may read, keyed by its mirror-layout path."""
+    manifest = resources.files("steering_reliability") / "raw_files.sha256"
+    with resources.as_file(manifest) as path:
+        return read_manifest(path)
+
+
+def dataset_kind_and_path(name: str) -> tuple[str, str]:
+    """The dataset's kind and the mirror-layout path of its raw file."""
+    if name == "sycophancy_train":
+        return SYCOPHANCY, "caa/sycophancy/generate_dataset.json"
+    if name == "sycophancy_test":
+        return SYCOPHANCY, "caa/sycophancy/test_dataset.json"
+    if name == "truthfulqa":
+        return TRUTHFULQA, "truthfulqa/data/mc_task.json"
+    checksums = pinned_checksums()
+    persona = f"anthropic-evals/persona/{name}.jsonl"
+    if persona in checksums:
+        return PERSONA, persona
+    advanced = f"anthropic-evals/advanced-ai-risk/lm_generated_evals/{name}.jsonl"
+    if advanced in checksums:
+        return ADVANCED_AI_RISK, advanced
+    raise KeyError(f"unknown dataset {name!r}: not a persona, advanced-AI-risk, sycophancy or truthfulqa set")
+
+
+def known_datasets() -> list[str]:
+    names = ["sycophancy_train", "sycophancy_test", "truthfulqa"]
+    for path in pinned_checksums():
+        for folder in ("anthropic-evals/persona/", "anthropic-evals/advanced-ai-risk/lm_generated_evals/"):
+            if path.startswith(folder) and path.endswith(".jsonl"):
+                names.append(path[len(folder) : -len(".jsonl")])
+    return sorted(names)
+
+
+def _letter(answer: str, path: Path, where: str) -> str:
+    letter = answer.strip()
+    if letter not in ("(A)", "(B)"):
+        raise DatasetFormatError(f"{path}:{where}: answer {answer!r} is not (A) or (B)")
+    return letter
+
+
+def _yes_no(answer: str, path: Path, where: str) -> str:
+    word = answer.strip()
+    if word not in ("Yes", "No"):
+        raise DatasetFormatError(f"{path}:{where}: answer {answer!r} is not Yes or No")
+    return word
+
+
+def _field(record: dict, key: str, path: Path, where: str) -> str:
+    if not isinstance(record, dict) or key not in record:
+        raise DatasetFormatError(f"{path}:{where}: missing field {key!r}")
+    value = record[key]
+    if not isinstance(value, str):
+        raise DatasetFormatError(f"{path}:{where}: field {key!r} is not a string")
+    return value
+
+
+def _read_jsonl(path: Path) -> list[tuple[str, dict]]:
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append((f"line {line_number}", json.loads(line)))
+            except json.JSONDecodeError as error:
+                raise DatasetFormatError(f"{path}:line {line_number}: malformed JSON: {error.msg}") from None
+    return records
+
+
+def _read_json_list(path: Path) -> list[tuple[str, dict]]:
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DatasetFormatError(f"{path}:line {error.lineno}: malformed JSON: {error.msg}") from None
+    if not isinstance(records, list):
+        raise DatasetFormatError(f"{path}: expected a JSON list of records")
+    return [(f"item {index}", record) for index, record in enumerate(records)]
+
+
+def persona_items(name: str, path: Path) -> list[Item]:
+    """Yes/No statements become A/B questions, the A/B order swapped every two items.
+
+    The raw files alternate the matching answer between Yes and No, so swapping on
+    ``(i // 2) % 2 == 0`` (repepo's make_mwe_persona.py) spreads the behaviour-matching
+    answer over A/B x Yes/No. Answers are stripped of their leading space.
+    """
+    items = []
+    for index, (where, record) in enumerate(_read_jsonl(path)):
+        matching = _yes_no(_field(record, "answer_matching_behavior", path, where), path, where)
+        not_matching = _yes_no(_field(record, "answer_not_matching_behavior", path, where), path, where)
+        if matching == not_matching:
+            raise DatasetFormatError(f"{path}:{where}: matching and not-matching answers are both {matching!r}")
+        swap = (index // 2) % 2 == 0
+        first, second = (not_matching, matching) if swap else (matching, not_matching)
+        question = f"{_field(record, 'question', path, where)}\n\nChoices:\n(A): {first}\n(B): {second}"
+        items.append(_item(name, index, question, positive_is_a=not swap, positive_is_yes=matching == "Yes"))
+    return items
+
+
+def letter_items(name: str, path: Path, records: list[tuple[str, dict]]) -> list[Item]:
+    """Datasets whose questions already carry (A)/(B) choices (advanced AI risk, sycophancy)."""
+    items = []
+    for index, (where, record) in enumerate(records):
+        matching = _letter(_field(record, "answer_matching_behavior", path, where), path, where)
+        not_matching = _letter(_field(record, "answer_not_matching_behavior", path, where), path, where)
+        if matching == not_matching:
+            raise DatasetFormatError(f"{path}:{where}: matching and not-matching answers are both {matching}")
+        question = _META_TAG.sub("", _field(record, "question", path, where))
+        items.append(_item(name, index, question, positive_is_a=matching == "(A)", positive_is_yes=None))
+    return items
+
+
+def truthfulqa_items(name: str, path: Path) -> list[Item]:
+    """MC1: the correct answer against the first incorrect one.
+
+    repepo numbers items from 1 and puts the correct answer at (B) for odd numbers,
+    so 0-based item 0 has the correct answer at (B).
+    """
+    items = []
+    for index, (where, record) in enumerate(_read_json_list(path)):
+        targets = record.get("mc1_targets") if isinstance(record, dict) else None
+        if not isinstance(targets, dict):
+            raise DatasetFormatError(f"{path}:{where}: missing field 'mc1_targets'")
+        correct = [answer for answer, label in targets.items() if label == 1]
+        incorrect = [answer for answer, label in targets.items() if label == 0]
+        if len(correct) != 1 or not incorrect:
+            raise DatasetFormatError(f"{path}:{where}: mc1_targets needs one correct and an incorrect answer")
+        correct_is_a = index % 2 == 1
+        first, second = (correct[0], incorrect[0]) if correct_is_a else (incorrect[0], correct[0])
+        question = f"{_field(record, 'question', path, where)}\n\n(A) {first}\n(B) {second}"
+        items.append(_item(name, index, question, positive_is_a=correct_is_a, positive_is_yes=None))
+    return items
+
+
+def _item(name: str, index: int, question: str, positive_is_a: bool, positive_is_yes: bool | None) -> Item:
+    positive, negative = ("(A)", "(B)") if positive_is_a else ("(B)", "(A)")
+    return Item(f"{name}/{index}", index, question, positive, negative, positive_is_a, positive_is_yes)
+
+
+def load_items(name: str, raw_file: Path) -> list[Item]:
+    kind, _ = dataset_kind_and_path(name)
+    raw_file = Path(raw_file)
+    if kind == PERSONA:
+        return persona_items(name, raw_file)
+    if kind == ADVANCED_AI_RISK:
+        return letter_items(name, raw_file, _read_jsonl(raw_file))
+    if kind == SYCOPHANCY:
+        return letter_items(name, raw_file, _read_json_list(raw_file))
+    return truthfulqa_items(name, raw_file)
+
+
+def split_items(
+    items: list[Item], seed: int, split: str = "disjoint", max_items: int | None = None
+) -> pd.DataFrame:
+    """Shuffle with ``random.Random(seed)``; train = first half, test = second half.
+
+    ``repo-exact`` reproduces the paper code's test slice ``items[50:N]``, which
+    overlaps train. ``max_items`` caps the items used (half train, half test); the
+    rest stay in the table with ``selected = False`` so nothing is dropped unseen.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    shuffled = list(items)
+    random.Random(seed).shuffle(shuffled)
+    total = len(shuffled)
+    train = shuffled[: total // 2]
+    test_start = min(REPO_EXACT_TEST_START, total) if split == "repo-exact" else total // 2
+    test = shuffled[test_start:]
+    per_split = None if max_items is None else max_items // 2
+    if per_split is not None and per_split < 1:
+        raise ValueError(f"max_items={max_items} is too small to split into train and test")
+    rows = []
+    for split_name, members in (("train", train), ("test", test)):
+        for position, item in enumerate(members):
+            selected = per_split is None or position < per_split
+            rows.append({**asdict(item), "split": split_name, "position": position, "selected": selected})
+    table = pd.DataFrame(rows)
+    table["positive_is_yes"] = table["positive_is_yes"].astype("boolean")
+    return table
+
+
+def selected(table: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The rows of one split that the study uses, in split order."""
+    rows = table[(table["split"] == split) & table["selected"]]
+    return rows.sort_values("position").reset_index(drop=True)

@@ -1,0 +1,48 @@
+"""What every workflow script needs: its log file, thread count and provenance metadata."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
+from steering_reliability import __version__
+from steering_reliability.artifacts import config_hash
+
+
+@contextlib.contextmanager
+def script_context(snakemake) -> Iterator[logging.Logger]:
+    """Send the script's output and errors to its rule log; set torch's thread count."""
+    log_path = snakemake.log[0] if snakemake.log else None
+    stream = open(log_path, "w") if log_path else sys.stderr
+    logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
+    logger = logging.getLogger(snakemake.rule)
+    try:
+        with contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
+            if "torch" in sys.modules or snakemake.rule in MODEL_RULES:
+                import torch
+
+                torch.set_num_threads(max(1, int(snakemake.threads)))
+            try:
+                yield logger
+            except Exception:
+                logger.exception("rule %s failed", snakemake.rule)
+                raise
+    finally:
+        if log_path:
+            stream.close()
+
+
+MODEL_RULES = {"cache_activations", "evaluate_steering"}
+
+
+def provenance(snakemake, **extra: object) -> dict[str, object]:
+    """Metadata recorded in every tensor artifact."""
+    return {
+        "rule": snakemake.rule,
+        "wildcards": dict(snakemake.wildcards.items()),
+        "config_hash": config_hash(snakemake.config),
+        "package_version": __version__,
+        **extra,
+    }

@@ -1,0 +1,21 @@
+# Residual stream at the answer-letter token, every layer, for every training item.
+
+
+rule cache_activations:
+    input:
+        dataset="results/datasets/{dataset}.parquet",
+        model="resources/models/{model}/model.json",
+    output:
+        "results/{model}/activations/{dataset}/{variant}.safetensors",
+    params:
+        prompt=prompt_params,
+        max_branch_rows=config["compute"].get("max_branch_rows", 64),
+    threads: config["compute"].get("threads_per_job", 1)
+    resources:
+        mem_mb=8000,
+    log:
+        "logs/{model}/activations/{dataset}/{variant}.log",
+    conda:
+        "../../envs/model.yaml"
+    script:
+        "../scripts/cache_activations.py"

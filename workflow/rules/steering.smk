@@ -1,0 +1,40 @@
+# Steering evaluation on the test split: propensity per (item, multiplier), slope per item,
+# and the per-dataset steerability table.
+
+
+rule evaluate_steering:
+    input:
+        dataset="results/datasets/{dataset}.parquet",
+        model="resources/models/{model}/model.json",
+        vector="results/{model}/vectors/{dataset}/{vector}.safetensors",
+    output:
+        propensities="results/{model}/steering/{dataset}/{vector}/{variant}/propensities.parquet",
+        slopes="results/{model}/steering/{dataset}/{vector}/{variant}/items.parquet",
+    params:
+        prompt=prompt_params,
+        layer=model_layer,
+        multipliers=config["steering"]["multipliers"],
+        max_branch_rows=config["compute"].get("max_branch_rows", 64),
+    threads: config["compute"].get("threads_per_job", 1)
+    resources:
+        mem_mb=8000,
+    log:
+        "logs/{model}/steering/{dataset}/{vector}/{variant}.log",
+    conda:
+        "../../envs/model.yaml"
+    script:
+        "../scripts/evaluate_steering.py"
+
+
+rule steerability_table:
+    input:
+        slopes=per_dataset("results/{model}/steering/{dataset}/baseline/baseline/items.parquet"),
+    output:
+        summary="results/{model}/tables/steerability.csv",
+        item_table="results/{model}/tables/items.parquet",
+    log:
+        "logs/{model}/tables/steerability.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/steerability_table.py"
