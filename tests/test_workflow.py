@@ -1,0 +1,76 @@
+"""The Snakemake workflow on a tiny config (3 datasets x 8 items, the real SmolLM2-135M), through to the figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, RESOURCES, SHARED_DATASETS
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, small_model_json):
+    workdir = tmp_path_factory.mktemp("tiny")
+    config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
+    config["data"]["mirror"] = str(SHARED_DATASETS)
+    config["compute"]["wheel_dir"] = str(RESOURCES / "wheels")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    # reuse the model the session fixture prepared instead of converting it again
+    (workdir / "resources").symlink_to(RESOURCES)
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return workdir / "results" / "smollm2-135m-instruct", config
+
+
+def test_figures_are_written(tiny_run):
+    results, _ = tiny_run
+    for figure in ("fig1_steerability_distribution", "fig2_anti_steerable_fraction", "fig3_variance_explained", "fig4_propensity_curves"):
+        for extension in ("png", "svg"):
+            path = results / "figures" / f"{figure}.{extension}"
+            assert path.stat().st_size > 1000, path
+
+
+def test_tables_hold_every_item_and_multiplier(tiny_run):
+    results, config = tiny_run
+    datasets = config["data"]["datasets"]
+    per_split = config["data"]["max_items"] // 2
+    items = pd.read_parquet(results / "tables/items.parquet")
+    assert sorted(items["dataset"].unique()) == sorted(datasets)
+    assert (items.groupby("dataset").size() == per_split).all()
+    summary = pd.read_csv(results / "tables/steerability.csv").set_index("dataset")
+    for dataset, frame in items.groupby("dataset"):
+        assert summary.loc[dataset, "mean_steerability"] == pytest.approx(frame["slope"].mean())
+        assert summary.loc[dataset, "anti_steerable_fraction"] == pytest.approx((frame["slope"] <= 0).mean())
+    propensities = pd.read_parquet(results / "steering/corrigible-neutral-HHH/baseline/baseline/propensities.parquet")
+    assert len(propensities) == per_split * len(config["steering"]["multipliers"])
+    assert propensities["logit_diff"].notna().all()
+    # persona items carry the Yes/No factor, the others do not
+    assert items[items["dataset"] == "anti-LGBTQ-rights"]["positive_is_yes"].notna().all()
+    assert items[items["dataset"] == "sycophancy_test"]["positive_is_yes"].isna().all()
+
+
+def test_bias_shares_add_up(tiny_run):
+    results, _ = tiny_run
+    bias = pd.read_csv(results / "tables/bias.csv")
+    totals = bias["share_ab"] + bias["share_yes_no"] + bias["share_residual"]
+    assert totals.to_numpy() == pytest.approx(1.0)
+
+
+def test_vector_metadata_records_layer_and_config(tiny_run):
+    from steering_reliability.artifacts import load_tensors
+
+    results, config = tiny_run
+    tensors, metadata = load_tensors(results / "vectors/anti-LGBTQ-rights/baseline.safetensors")
+    assert tensors["vector"].shape == (576,)
+    assert int(metadata["layer"]) == config["models"]["smollm2-135m-instruct"]["layer"]
+    assert len(metadata["config_hash"]) == 16
+    activations, act_meta = load_tensors(results / "activations/anti-LGBTQ-rights/baseline.safetensors")
+    assert activations["positive"].shape == (4, 30, 576)
+    assert act_meta["split"] == "train"
