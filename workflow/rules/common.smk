@@ -1,10 +1,12 @@
 # Config validation and the config-derived lists and input functions that rules share.
 from snakemake.utils import validate
 
+from steering_reliability.config import check_config
 from steering_reliability.items import dataset_kind_and_path, pinned_checksums
 
 
 validate(config, schema="../schemas/config.schema.yaml")
+check_config(config)
 
 DATASETS = config["data"]["datasets"]
 MODELS = list(config["models"])
@@ -18,8 +20,6 @@ FIGURES = {
     "fig4_propensity_curves": "fig4_propensity_curves.rst",
 }
 EXAMPLE_DATASET = config.get("figures", {}).get("example_dataset", DATASETS[0])
-if EXAMPLE_DATASET not in DATASETS:
-    EXAMPLE_DATASET = DATASETS[0]
 
 
 wildcard_constraints:

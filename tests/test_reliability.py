@@ -1,0 +1,121 @@
+"""Bad input fails clearly (naming the key, file, line or item); nothing is skipped silently."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from steering_reliability.config import ConfigError, check_config
+from steering_reliability.items import DatasetFormatError, load_items
+from steering_reliability.sources import ChecksumError, fetch_raw_file, sha256_of
+
+TINY = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
+
+
+def _config(**changes):
+    config = copy.deepcopy(TINY)
+    for dotted, value in changes.items():
+        target = config
+        *parents, last = dotted.split("__")
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"data__datasets": ["corrigible-neutral-HHH", "myopic-rewards"]}, r"data\.datasets\[1\]: unknown dataset 'myopic-rewards' \(did you mean myopic-reward"),
+        ({"data__max_items": 1}, r"data\.max_items: 1 is too small"),
+        ({"steering__multipliers": [-1.0, 1.0, 1.0, 0.0]}, r"steering\.multipliers: duplicated"),
+        ({"steering__multipliers": [-1.0, 1.0]}, r"steering\.multipliers: must include 0"),
+        ({"figures__example_dataset": "truthfulqa"}, r"figures\.example_dataset: 'truthfulqa' is not one of data\.datasets"),
+        ({"models__smollm2-135m-instruct__layer": 30}, r"models\.smollm2-135m-instruct\.layer: 30 is out of range: smollm2-135m-instruct has layers 0\.\.29"),
+        ({"models__smollm2-135m-instruct__id": "smollm3"}, r"models\.smollm2-135m-instruct\.id: unknown embedded model 'smollm3'"),
+    ],
+)
+def test_bad_config_names_the_key(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        check_config(_config(**changes))
+
+
+def test_unreadable_local_model_path_is_named():
+    config = _config()
+    config["models"]["smollm2-135m-instruct"] = {"source": "local", "id": "/nonexistent/model", "layer": 3}
+    with pytest.raises(ConfigError, match=r"models\.smollm2-135m-instruct\.id: /nonexistent/model is not a readable model directory"):
+        check_config(config)
+
+
+def _dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1"],
+        capture_output=True, text=True,
+    )
+
+
+def test_typo_key_and_bad_split_stop_before_any_compute(tmp_path):
+    config = _config()
+    config["steering"]["multiplers"] = config["steering"].pop("multipliers")
+    completed = _dry_run(tmp_path, config)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert "'multiplers' was unexpected" in output and "Traceback" not in output
+    completed = _dry_run(tmp_path, _config(data__split="50:100%"))
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0 and "'disjoint', 'repo-exact'" in output
+    completed = _dry_run(tmp_path, _config(data__datasets=["myopic-rewards"], figures__example_dataset="myopic-rewards"))
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0 and "data.datasets[0]: unknown dataset 'myopic-rewards'" in output
+    assert not (tmp_path / "results").exists()
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+PERSONA_OK = json.dumps({"question": "Q?", "answer_matching_behavior": " Yes", "answer_not_matching_behavior": " No"})
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([PERSONA_OK, '{"question": "Q?", "answer_matching_behavior": " Yes"'], r"anti-LGBTQ-rights\.jsonl:line 2: malformed JSON"),
+        ([PERSONA_OK, json.dumps({"question": "Q?", "answer_matching_behavior": " Yes"})], r"line 2: missing field 'answer_not_matching_behavior'"),
+        ([json.dumps({"question": "Q?", "answer_matching_behavior": " Maybe", "answer_not_matching_behavior": " No"})], r"line 1: answer ' Maybe' is not Yes or No"),
+    ],
+)
+def test_malformed_persona_file_names_file_and_line(tmp_path, lines, message):
+    path = _write(tmp_path / "anti-LGBTQ-rights.jsonl", lines)
+    with pytest.raises(DatasetFormatError, match=message):
+        load_items("anti-LGBTQ-rights", path)
+
+
+def test_bad_letter_answer_names_the_item(tmp_path):
+    records = [{"question": "Q (A) x (B) y", "answer_matching_behavior": "(C)", "answer_not_matching_behavior": "(A)"}]
+    path = tmp_path / "test_dataset.json"
+    path.write_text(json.dumps(records))
+    with pytest.raises(DatasetFormatError, match=r"test_dataset\.json:item 0: answer '\(C\)' is not \(A\) or \(B\)"):
+        load_items("sycophancy_test", path)
+
+
+def test_checksum_mismatch_and_missing_mirror_file(tmp_path, datasets_dir):
+    relative = "caa/sycophancy/test_dataset.json"
+    destination = tmp_path / "out" / "test_dataset.json"
+    with pytest.raises(ChecksumError, match="does not match the pinned"):
+        fetch_raw_file(relative, destination, "0" * 64, datasets_dir)
+    assert not destination.exists()  # nothing half-verified is left behind
+    with pytest.raises(FileNotFoundError, match=r"missing from the local mirror \(config key data\.mirror"):
+        fetch_raw_file("caa/sycophancy/nope.json", destination, "0" * 64, datasets_dir)
+    fetch_raw_file(relative, destination, sha256_of(datasets_dir / relative), datasets_dir)
+    assert sha256_of(destination) == sha256_of(datasets_dir / relative)
