@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, prepare_workdir, run_workflow, workflow_command
 from steering_reliability.config import ConfigError, check_config
 from steering_reliability.items import DatasetFormatError, load_items
 from steering_reliability.sources import ChecksumError, fetch_raw_file, sha256_of
@@ -119,3 +119,60 @@ def test_checksum_mismatch_and_missing_mirror_file(tmp_path, datasets_dir):
         fetch_raw_file("caa/sycophancy/nope.json", destination, "0" * 64, datasets_dir)
     fetch_raw_file(relative, destination, sha256_of(datasets_dir / relative), datasets_dir)
     assert sha256_of(destination) == sha256_of(datasets_dir / relative)
+
+
+# --- interruption and determinism -------------------------------------------------
+
+FINAL_TABLES = ("tables/steerability.csv", "tables/items.parquet", "tables/bias.csv")
+
+
+def _table_bytes(workdir: Path) -> dict[str, bytes]:
+    results = workdir / "results" / "smollm2-135m-instruct"
+    tables = {name: (results / name).read_bytes() for name in FINAL_TABLES}
+    for path in sorted(results.glob("steering/*/*/*/*.parquet")):
+        tables[str(path.relative_to(results))] = path.read_bytes()
+    return tables
+
+
+def _kill_when(workdir: Path, pattern: str, count: int, *extra: str) -> bool:
+    """Start the workflow and SIGKILL its whole process group once ``count`` files match ``pattern``."""
+    import os
+    import signal
+    import time
+
+    process = subprocess.Popen(workflow_command(workdir, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and process.poll() is None:
+        if len(list((workdir / "results").glob(pattern))) >= count:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return True
+        time.sleep(0.05)
+    process.wait()
+    return False
+
+
+def test_killed_runs_resume_to_identical_tables(tiny_run, tmp_path):
+    clean_workdir, config = tiny_run
+    workdir = prepare_workdir(tmp_path / "interrupted", config)
+    # kill point 1: after the first activation cache is written, the others still running or pending
+    assert _kill_when(workdir, "smollm2-135m-instruct/activations/*/*.safetensors", 1)
+    # no partial tensor is left looking complete: every cache present loads
+    from steering_reliability.artifacts import load_tensors
+
+    for path in (workdir / "results").glob("smollm2-135m-instruct/activations/*/*.safetensors"):
+        load_tensors(path)
+    # the README's restart command: snakemake re-makes the jobs that were killed
+    run_workflow(workdir, "--unlock")
+    # kill point 2: during steering evaluation
+    assert _kill_when(workdir, "smollm2-135m-instruct/steering/*/*/*/propensities.parquet", 1, "--rerun-incomplete")
+    run_workflow(workdir, "--unlock")
+    run_workflow(workdir, "--rerun-incomplete")
+    assert _table_bytes(workdir) == _table_bytes(clean_workdir)
+
+
+def test_two_clean_runs_give_identical_tables(tiny_run, tmp_path):
+    clean_workdir, config = tiny_run
+    workdir = prepare_workdir(tmp_path / "again", config)
+    run_workflow(workdir)
+    assert _table_bytes(workdir) == _table_bytes(clean_workdir)

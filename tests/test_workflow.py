@@ -2,43 +2,27 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
-import yaml
-
-from conftest import REPO, RESOURCES, SHARED_DATASETS
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, small_model_json):
-    workdir = tmp_path_factory.mktemp("tiny")
-    config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
-    config["data"]["mirror"] = str(SHARED_DATASETS)
-    config["compute"]["wheel_dir"] = str(RESOURCES / "wheels")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    # reuse the model the session fixture prepared instead of converting it again
-    (workdir / "resources").symlink_to(RESOURCES)
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr[-4000:]
+def results(tiny_run):
+    """(the model's results folder, the config)."""
+    workdir, config = tiny_run
     return workdir / "results" / "smollm2-135m-instruct", config
 
 
-def test_figures_are_written(tiny_run):
-    results, _ = tiny_run
+def test_figures_are_written(results):
+    results, _ = results
     for figure in ("fig1_steerability_distribution", "fig2_anti_steerable_fraction", "fig3_variance_explained", "fig4_propensity_curves"):
         for extension in ("png", "svg"):
             path = results / "figures" / f"{figure}.{extension}"
             assert path.stat().st_size > 1000, path
 
 
-def test_tables_hold_every_item_and_multiplier(tiny_run):
-    results, config = tiny_run
+def test_tables_hold_every_item_and_multiplier(results):
+    results, config = results
     datasets = config["data"]["datasets"]
     per_split = config["data"]["max_items"] // 2
     items = pd.read_parquet(results / "tables/items.parquet")
@@ -56,17 +40,17 @@ def test_tables_hold_every_item_and_multiplier(tiny_run):
     assert items[items["dataset"] == "sycophancy_test"]["positive_is_yes"].isna().all()
 
 
-def test_bias_shares_add_up(tiny_run):
-    results, _ = tiny_run
+def test_bias_shares_add_up(results):
+    results, _ = results
     bias = pd.read_csv(results / "tables/bias.csv")
     totals = bias["share_ab"] + bias["share_yes_no"] + bias["share_residual"]
     assert totals.to_numpy() == pytest.approx(1.0)
 
 
-def test_vector_metadata_records_layer_and_config(tiny_run):
+def test_vector_metadata_records_layer_and_config(results):
     from steering_reliability.artifacts import load_tensors
 
-    results, config = tiny_run
+    results, config = results
     tensors, metadata = load_tensors(results / "vectors/anti-LGBTQ-rights/baseline.safetensors")
     assert tensors["vector"].shape == (576,)
     assert int(metadata["layer"]) == config["models"]["smollm2-135m-instruct"]["layer"]
