@@ -18,7 +18,7 @@ MULTIPLIERS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]
 
 @pytest.fixture(scope="module")
 def engine(small_model):
-    return SteeringEngine(small_model[0], max_branch_rows=6)  # small chunks exercise chunking
+    return SteeringEngine(small_model[0], token_budget=500)  # a few rows per batch: exercises chunking
 
 
 @pytest.fixture(scope="module")

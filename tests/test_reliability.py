@@ -176,3 +176,14 @@ def test_two_clean_runs_give_identical_tables(tiny_run, tmp_path):
     workdir = prepare_workdir(tmp_path / "again", config)
     run_workflow(workdir)
     assert _table_bytes(workdir) == _table_bytes(clean_workdir)
+
+
+def test_no_pickle_no_eval_and_no_remote_code_by_default():
+    sources = list((REPO / "src").rglob("*.py")) + list((REPO / "workflow").rglob("*.py")) + list((REPO / "workflow").rglob("*.smk"))
+    for path in sources:
+        text = path.read_text()
+        for forbidden in ("import pickle", "torch.load(", "eval(", "exec(", "read_pickle"):
+            assert forbidden not in text, f"{path}: {forbidden}"
+    from steering_reliability.models import ModelSpec
+
+    assert ModelSpec.from_config("m", {"source": "embedded", "id": "smollm2-135m-instruct"}).trust_remote_code is False

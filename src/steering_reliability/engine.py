@@ -52,7 +52,7 @@ def _replace_block_output(output, hidden: torch.Tensor):
 class SteeringEngine:
     """Runs items through a causal LM with prefix caching and batched steering branches."""
 
-    def __init__(self, model: nn.Module, max_branch_rows: int = 64) -> None:
+    def __init__(self, model: nn.Module, token_budget: int = 8192) -> None:
         self.model = model
         self.backbone = model.base_model
         self.blocks = decoder_layers(model)
@@ -60,7 +60,9 @@ class SteeringEngine:
         self.unembedding_weight = unembedding.weight
         self.unembedding_bias = getattr(unembedding, "bias", None)
         self.logit_softcap = getattr(model.config, "final_logit_softcapping", None)
-        self.max_branch_rows = max_branch_rows
+        # Rows x (prefix + branch) tokens per branch batch: bounds the memory of the
+        # per-row key/value caches and hidden states.
+        self.token_budget = token_budget
 
     @property
     def num_layers(self) -> int:
@@ -126,7 +128,8 @@ class SteeringEngine:
         prefix = self.prefix(item) if prefix is None else prefix
         input_ids, positions, mask = self._branch_inputs(item)
         results = []
-        per_chunk = max(1, self.max_branch_rows // 2)
+        rows_that_fit = self.token_budget // (len(item.prompt_ids) + input_ids.shape[1])
+        per_chunk = max(1, rows_that_fit // 2)
         for start in range(0, len(steerings), per_chunk):
             chunk = steerings[start : start + per_chunk]
             shift = torch.stack([

@@ -33,7 +33,7 @@ def _height(n_datasets: int) -> float:
 def steerability_distribution(items: pd.DataFrame, model: str) -> plt.Figure:
     """Figure 1: per-item steerability per dataset, datasets ordered by median."""
     order = items.groupby("dataset")["slope"].median().sort_values(ascending=False).index
-    figure, axis = plt.subplots(figsize=(7, _height(len(order))))
+    figure, axis = plt.subplots(figsize=(9, _height(len(order))))
     sns.boxplot(data=items, y="dataset", x="slope", order=order, color="#a6cee3", fliersize=0, ax=axis)
     sns.stripplot(data=items, y="dataset", x="slope", order=order, size=2, color="#1f3b57", alpha=0.6, ax=axis)
     axis.axvline(0, color="black", linewidth=0.8)
@@ -45,7 +45,7 @@ def steerability_distribution(items: pd.DataFrame, model: str) -> plt.Figure:
 def anti_steerable_fraction(summary: pd.DataFrame, model: str) -> plt.Figure:
     """Figure 2: fraction of items with slope <= 0, per dataset."""
     ordered = summary.sort_values("anti_steerable_fraction", ascending=False)
-    figure, axis = plt.subplots(figsize=(7, _height(len(ordered))))
+    figure, axis = plt.subplots(figsize=(9, _height(len(ordered))))
     sns.barplot(data=ordered, y="dataset", x="anti_steerable_fraction", color="#e31a1c", ax=axis)
     axis.set(xlim=(0, 1), xlabel="anti-steerable fraction (slope <= 0)", ylabel="",
              title=f"Anti-steerable items: {model}")
@@ -55,7 +55,7 @@ def anti_steerable_fraction(summary: pd.DataFrame, model: str) -> plt.Figure:
 def variance_explained(bias: pd.DataFrame, model: str) -> plt.Figure:
     """Figure 3: share of slope variance explained by A/B and Yes/No (stacked), per dataset."""
     ordered = bias.sort_values(["share_ab", "share_yes_no"], ascending=True).reset_index(drop=True)
-    figure, axis = plt.subplots(figsize=(7, _height(len(ordered))))
+    figure, axis = plt.subplots(figsize=(9, _height(len(ordered))))
     left = pd.Series(0.0, index=ordered.index)
     for column, label, colour in (
         ("share_ab", "A/B position", "#1f78b4"),

@@ -9,7 +9,7 @@ rule cache_activations:
         "results/{model}/activations/{dataset}/{variant}.safetensors",
     params:
         prompt=prompt_params,
-        max_branch_rows=config["compute"].get("max_branch_rows", 64),
+        token_budget=config["compute"].get("token_budget", 8192),
     threads: config["compute"].get("threads_per_job", 1)
     resources:
         mem_mb=8000,

@@ -14,7 +14,7 @@ rule evaluate_steering:
         prompt=prompt_params,
         layer=model_layer,
         multipliers=config["steering"]["multipliers"],
-        max_branch_rows=config["compute"].get("max_branch_rows", 64),
+        token_budget=config["compute"].get("token_budget", 8192),
     threads: config["compute"].get("threads_per_job", 1)
     resources:
         mem_mb=8000,

@@ -13,7 +13,7 @@ with script_context(snakemake) as log:
     model, tokenizer = load_model(snakemake.input.model, prompt["dtype"], prompt["trust_remote_code"])
     train = selected(pd.read_parquet(snakemake.input.dataset), "train")
     items = encode_rows(tokenizer, train, prompt["system_prompt"], system_mode=prompt["system_mode"])
-    engine = SteeringEngine(model, snakemake.params.max_branch_rows)
+    engine = SteeringEngine(model, snakemake.params.token_budget)
     tensors = letter_activations(engine, items, f"{snakemake.wildcards.dataset} activations")
     save_tensors(snakemake.output[0], tensors, provenance(
         snakemake, split="train", num_layers=engine.num_layers, item_ids=[item.item_id for item in items],

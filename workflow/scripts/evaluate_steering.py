@@ -15,7 +15,7 @@ with script_context(snakemake) as log:
     test = selected(pd.read_parquet(snakemake.input.dataset), "test")
     items = encode_rows(tokenizer, test, prompt["system_prompt"], system_mode=prompt["system_mode"])
     vector = load_tensors(snakemake.input.vector)[0]["vector"]
-    engine = SteeringEngine(model, snakemake.params.max_branch_rows)
+    engine = SteeringEngine(model, snakemake.params.token_budget)
     propensities = propensity_table(
         engine, items, snakemake.params.layer, vector, snakemake.params.multipliers,
         f"{snakemake.wildcards.dataset} steering",
