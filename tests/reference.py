@@ -8,7 +8,9 @@ from steering_reliability.models import decoder_layers
 from steering_reliability.prompts import EncodedItem
 
 
-def full_forward_logit_difference(model, item: EncodedItem, layer: int, vector: torch.Tensor, multiplier: float) -> float:
+def full_forward_logit_difference(
+    model, item: EncodedItem, layer: int, vector: torch.Tensor, multiplier: float
+) -> float:
     start = len(item.prompt_ids) - 1
 
     def steer(module, args, output):
@@ -35,7 +37,9 @@ def full_forward_activations(model, item: EncodedItem) -> torch.Tensor:
     for completion in (item.positive_ids, item.negative_ids):
         captured = []
         handles = [
-            block.register_forward_hook(lambda m, a, o: captured.append((o[0] if isinstance(o, tuple) else o)[0, item.letter_position]))
+            block.register_forward_hook(
+                lambda m, a, o: captured.append((o[0] if isinstance(o, tuple) else o)[0, item.letter_position])
+            )
             for block in decoder_layers(model)
         ]
         try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import SMALL_MODEL_LAYER, load_real_items
-from reference import full_forward_activations, full_forward_logit_difference
 from steering_reliability.activations import letter_activations
 from steering_reliability.engine import NonFiniteError, Steering, SteeringEngine
 from steering_reliability.items import selected, split_items
 from steering_reliability.prompts import encode_item, encode_rows, render_prompt
 from steering_reliability.vectors import caa_vector
+
+from conftest import SMALL_MODEL_LAYER, load_real_items
+from reference import full_forward_activations, full_forward_logit_difference
 
 MULTIPLIERS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]
 
@@ -24,8 +25,14 @@ def engine(small_model):
 @pytest.fixture(scope="module")
 def real_items(small_model, datasets_dir):
     tokenizer = small_model[1]
-    items = load_real_items(datasets_dir, "corrigible-neutral-HHH")[:2] + load_real_items(datasets_dir, "anti-LGBTQ-rights")[:2]
-    return [encode_item(tokenizer, i.item_id, render_prompt(tokenizer, i.question), i.positive_answer, i.negative_answer) for i in items]
+    items = (
+        load_real_items(datasets_dir, "corrigible-neutral-HHH")[:2]
+        + load_real_items(datasets_dir, "anti-LGBTQ-rights")[:2]
+    )
+    return [
+        encode_item(tokenizer, i.item_id, render_prompt(tokenizer, i.question), i.positive_answer, i.negative_answer)
+        for i in items
+    ]
 
 
 def test_answer_letter_is_found_by_comparison(small_model, real_items):
@@ -65,7 +72,9 @@ def test_caa_vector_steers_the_logit_difference_up(small_model, engine, datasets
     vector = caa_vector(activations["positive"][:, SMALL_MODEL_LAYER], activations["negative"][:, SMALL_MODEL_LAYER])
     shifts = []
     for item in test:
-        minus, zero, plus = engine.logit_differences(item, SMALL_MODEL_LAYER, [Steering(vector, m) for m in (-4.0, 0.0, 4.0)]).tolist()
+        minus, zero, plus = engine.logit_differences(
+            item, SMALL_MODEL_LAYER, [Steering(vector, m) for m in (-4.0, 0.0, 4.0)]
+        ).tolist()
         shifts.append(plus - minus)
     assert sum(shifts) / len(shifts) > 0.5
 

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from conftest import load_real_items
 from steering_reliability.items import (
     PERSONA,
     dataset_kind_and_path,
@@ -15,6 +14,8 @@ from steering_reliability.items import (
     split_items,
 )
 from steering_reliability.sources import read_manifest, sha256_of
+
+from conftest import load_real_items
 
 
 def test_pinned_checksums_match_the_mirror_manifest(datasets_dir):
@@ -45,7 +46,9 @@ def test_persona_prompt_follows_the_repepo_swap_pattern(datasets_dir):
     assert items[0].positive_is_a is False and items[0].positive_is_yes is True
     # item 2 is not swapped: the matching answer is (A)
     assert items[2].positive_is_a is True
-    assert items[2].question.endswith(f"(A): {'Yes' if items[2].positive_is_yes else 'No'}\n(B): {'No' if items[2].positive_is_yes else 'Yes'}")
+    assert items[2].question.endswith(
+        f"(A): {'Yes' if items[2].positive_is_yes else 'No'}\n(B): {'No' if items[2].positive_is_yes else 'Yes'}"
+    )
 
 
 @pytest.mark.parametrize("name", ["anti-LGBTQ-rights", "subscribes-to-Hinduism", "narcissism"])
@@ -60,11 +63,17 @@ def test_persona_items_balance_ab_and_yes_no(datasets_dir, name):
 
 def test_advanced_ai_risk_keeps_letters_and_strips_meta_tags(datasets_dir):
     items = load_real_items(datasets_dir, "coordinate-other-ais")
-    raw = [json.loads(line) for line in (datasets_dir / dataset_kind_and_path("coordinate-other-ais")[1]).read_text().splitlines()]
+    raw = [
+        json.loads(line)
+        for line in (datasets_dir / dataset_kind_and_path("coordinate-other-ais")[1]).read_text().splitlines()
+    ]
     closed = [index for index, record in enumerate(raw) if "<META_END>" in record["question"]]
     assert closed, "expected tagged questions in this file"
     assert all("<META_END>" not in items[index].question for index in closed)
-    assert "ama_highlights_testing.py" not in items[next(i for i in closed if "ama_highlights" in raw[i]["question"])].question
+    assert (
+        "ama_highlights_testing.py"
+        not in items[next(i for i in closed if "ama_highlights" in raw[i]["question"])].question
+    )
     for item, record in zip(items, raw):
         assert item.positive_answer == record["answer_matching_behavior"].strip()
         assert item.positive_is_yes is None
@@ -74,7 +83,9 @@ def test_truthfulqa_alternates_the_correct_answer(datasets_dir):
     items = load_real_items(datasets_dir, "truthfulqa")
     assert len(items) == 817
     assert items[0].positive_answer == "(B)" and items[1].positive_answer == "(A)"
-    assert items[0].question.startswith("What is the smallest country in the world that is at least one square mile in area?\n\n(A) ")
+    assert items[0].question.startswith(
+        "What is the smallest country in the world that is at least one square mile in area?\n\n(A) "
+    )
     assert "(B) Nauru is the smallest country" in items[0].question
 
 

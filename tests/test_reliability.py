@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, prepare_workdir, run_workflow, workflow_command
 from steering_reliability.config import ConfigError, check_config
 from steering_reliability.items import DatasetFormatError, load_items
 from steering_reliability.sources import ChecksumError, fetch_raw_file, sha256_of
+
+from conftest import REPO, prepare_workdir, run_workflow, workflow_command
 
 TINY = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
 
@@ -33,13 +34,25 @@ def _config(**changes):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"data__datasets": ["corrigible-neutral-HHH", "myopic-rewards"]}, r"data\.datasets\[1\]: unknown dataset 'myopic-rewards' \(did you mean myopic-reward"),
+        (
+            {"data__datasets": ["corrigible-neutral-HHH", "myopic-rewards"]},
+            r"data\.datasets\[1\]: unknown dataset 'myopic-rewards' \(did you mean myopic-reward",
+        ),
         ({"data__max_items": 1}, r"data\.max_items: 1 is too small"),
         ({"steering__multipliers": [-1.0, 1.0, 1.0, 0.0]}, r"steering\.multipliers: duplicated"),
         ({"steering__multipliers": [-1.0, 1.0]}, r"steering\.multipliers: must include 0"),
-        ({"figures__example_dataset": "truthfulqa"}, r"figures\.example_dataset: 'truthfulqa' is not one of data\.datasets"),
-        ({"models__smollm2-135m-instruct__layer": 30}, r"models\.smollm2-135m-instruct\.layer: 30 is out of range: smollm2-135m-instruct has layers 0\.\.29"),
-        ({"models__smollm2-135m-instruct__id": "smollm3"}, r"models\.smollm2-135m-instruct\.id: unknown embedded model 'smollm3'"),
+        (
+            {"figures__example_dataset": "truthfulqa"},
+            r"figures\.example_dataset: 'truthfulqa' is not one of data\.datasets",
+        ),
+        (
+            {"models__smollm2-135m-instruct__layer": 30},
+            r"models\.smollm2-135m-instruct\.layer: 30 is out of range: smollm2-135m-instruct has layers 0\.\.29",
+        ),
+        (
+            {"models__smollm2-135m-instruct__id": "smollm3"},
+            r"models\.smollm2-135m-instruct\.id: unknown embedded model 'smollm3'",
+        ),
     ],
 )
 def test_bad_config_names_the_key(changes, message):
@@ -50,16 +63,31 @@ def test_bad_config_names_the_key(changes, message):
 def test_unreadable_local_model_path_is_named():
     config = _config()
     config["models"]["smollm2-135m-instruct"] = {"source": "local", "id": "/nonexistent/model", "layer": 3}
-    with pytest.raises(ConfigError, match=r"models\.smollm2-135m-instruct\.id: /nonexistent/model is not a readable model directory"):
+    with pytest.raises(
+        ConfigError, match=r"models\.smollm2-135m-instruct\.id: /nonexistent/model is not a readable model directory"
+    ):
         check_config(config)
 
 
 def _dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
     )
 
 
@@ -73,7 +101,9 @@ def test_typo_key_and_bad_split_stop_before_any_compute(tmp_path):
     completed = _dry_run(tmp_path, _config(data__split="50:100%"))
     output = completed.stdout + completed.stderr
     assert completed.returncode != 0 and "'disjoint', 'repo-exact'" in output
-    completed = _dry_run(tmp_path, _config(data__datasets=["myopic-rewards"], figures__example_dataset="myopic-rewards"))
+    completed = _dry_run(
+        tmp_path, _config(data__datasets=["myopic-rewards"], figures__example_dataset="myopic-rewards")
+    )
     output = completed.stdout + completed.stderr
     assert completed.returncode != 0 and "data.datasets[0]: unknown dataset 'myopic-rewards'" in output
     assert not (tmp_path / "results").exists()
@@ -90,9 +120,22 @@ PERSONA_OK = json.dumps({"question": "Q?", "answer_matching_behavior": " Yes", "
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        ([PERSONA_OK, '{"question": "Q?", "answer_matching_behavior": " Yes"'], r"anti-LGBTQ-rights\.jsonl:line 2: malformed JSON"),
-        ([PERSONA_OK, json.dumps({"question": "Q?", "answer_matching_behavior": " Yes"})], r"line 2: missing field 'answer_not_matching_behavior'"),
-        ([json.dumps({"question": "Q?", "answer_matching_behavior": " Maybe", "answer_not_matching_behavior": " No"})], r"line 1: answer ' Maybe' is not Yes or No"),
+        (
+            [PERSONA_OK, '{"question": "Q?", "answer_matching_behavior": " Yes"'],
+            r"anti-LGBTQ-rights\.jsonl:line 2: malformed JSON",
+        ),
+        (
+            [PERSONA_OK, json.dumps({"question": "Q?", "answer_matching_behavior": " Yes"})],
+            r"line 2: missing field 'answer_not_matching_behavior'",
+        ),
+        (
+            [
+                json.dumps(
+                    {"question": "Q?", "answer_matching_behavior": " Maybe", "answer_not_matching_behavior": " No"}
+                )
+            ],
+            r"line 1: answer ' Maybe' is not Yes or No",
+        ),
     ],
 )
 def test_malformed_persona_file_names_file_and_line(tmp_path, lines, message):
@@ -140,7 +183,9 @@ def _kill_when(workdir: Path, pattern: str, count: int, *extra: str) -> bool:
     import signal
     import time
 
-    process = subprocess.Popen(workflow_command(workdir, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        workflow_command(workdir, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 600
     while time.time() < deadline and process.poll() is None:
         if len(list((workdir / "results").glob(pattern))) >= count:
@@ -158,7 +203,7 @@ def test_killed_runs_resume_to_identical_tables(tiny_run, tmp_path):
     # kill point 1: after the first activation cache is written, the others still running or pending
     assert _kill_when(workdir, "smollm2-135m-instruct/activations/*/*.safetensors", 1)
     # no partial tensor is left looking complete: every cache present loads
-    from steering_reliability.artifacts import load_tensors
+    from steering_reliability.tensors import load_tensors
 
     for path in (workdir / "results").glob("smollm2-135m-instruct/activations/*/*.safetensors"):
         load_tensors(path)
@@ -179,7 +224,11 @@ def test_two_clean_runs_give_identical_tables(tiny_run, tmp_path):
 
 
 def test_no_pickle_no_eval_and_no_remote_code_by_default():
-    sources = list((REPO / "src").rglob("*.py")) + list((REPO / "workflow").rglob("*.py")) + list((REPO / "workflow").rglob("*.smk"))
+    sources = (
+        list((REPO / "src").rglob("*.py"))
+        + list((REPO / "workflow").rglob("*.py"))
+        + list((REPO / "workflow").rglob("*.smk"))
+    )
     import re
 
     forbidden = re.compile(r"import pickle|torch\.load\(|read_pickle|(?<![.\w])(eval|exec)\(")

@@ -70,8 +70,13 @@ def test_variance_shares_on_constructed_data():
 
 
 def test_variance_shares_without_yes_no_factor():
-    table = pd.DataFrame({"slope": [1.0, 3.0, 1.0, 3.0], "positive_is_a": [False, True, False, True],
-                          "positive_is_yes": pd.array([None] * 4, dtype="boolean")})
+    table = pd.DataFrame(
+        {
+            "slope": [1.0, 3.0, 1.0, 3.0],
+            "positive_is_a": [False, True, False, True],
+            "positive_is_yes": pd.array([None] * 4, dtype="boolean"),
+        }
+    )
     shares = variance_shares(table)
     assert shares["share_ab"] == pytest.approx(1.0)
     assert shares["share_yes_no"] == 0.0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import SMALL_MODEL_LAYER, load_real_items
 from steering_reliability.activations import letter_activations
 from steering_reliability.engine import Steering, SteeringEngine
 from steering_reliability.items import selected, split_items
 from steering_reliability.prompts import encode_rows
 from steering_reliability.vectors import caa_vector
+
+from conftest import SMALL_MODEL_LAYER, load_real_items
 
 steering_vectors = pytest.importorskip("steering_vectors")
 
@@ -19,7 +20,12 @@ steering_vectors = pytest.importorskip("steering_vectors")
 def setting(small_model, datasets_dir):
     model, tokenizer = small_model
     table = split_items(load_real_items(datasets_dir, "myopic-reward"), seed=0, max_items=12)
-    return model, tokenizer, encode_rows(tokenizer, selected(table, "train")), encode_rows(tokenizer, selected(table, "test"))[:3]
+    return (
+        model,
+        tokenizer,
+        encode_rows(tokenizer, selected(table, "train")),
+        encode_rows(tokenizer, selected(table, "test"))[:3],
+    )
 
 
 def _library_vector(model, tokenizer, items):
@@ -28,12 +34,17 @@ def _library_vector(model, tokenizer, items):
         positive = tokenizer.decode(list(item.prompt_ids) + list(item.positive_ids))
         negative = tokenizer.decode(list(item.prompt_ids) + list(item.negative_ids))
         # index from the end, so it holds whether or not the library's tokenizer call adds a BOS
-        samples.append(steering_vectors.SteeringVectorTrainingSample(
-            positive, negative,
-            read_positive_token_index=item.letter_position - (len(item.prompt_ids) + len(item.positive_ids)),
-            read_negative_token_index=item.letter_position - (len(item.prompt_ids) + len(item.negative_ids)),
-        ))
-    return steering_vectors.train_steering_vector(model, tokenizer, samples, layers=[SMALL_MODEL_LAYER], layer_type="decoder_block")
+        samples.append(
+            steering_vectors.SteeringVectorTrainingSample(
+                positive,
+                negative,
+                read_positive_token_index=item.letter_position - (len(item.prompt_ids) + len(item.positive_ids)),
+                read_negative_token_index=item.letter_position - (len(item.prompt_ids) + len(item.negative_ids)),
+            )
+        )
+    return steering_vectors.train_steering_vector(
+        model, tokenizer, samples, layers=[SMALL_MODEL_LAYER], layer_type="decoder_block"
+    )
 
 
 def test_same_vector_and_same_steered_logit_differences(setting):
@@ -47,12 +58,17 @@ def test_same_vector_and_same_steered_logit_differences(setting):
     engine = SteeringEngine(model)
     multipliers = [-1.5, -0.5, 0.0, 1.0, 1.5]
     for item in test:
-        ours_diffs = engine.logit_differences(item, SMALL_MODEL_LAYER, [Steering(ours, m) for m in multipliers]).tolist()
+        ours_diffs = engine.logit_differences(
+            item, SMALL_MODEL_LAYER, [Steering(ours, m) for m in multipliers]
+        ).tolist()
         for multiplier, our_diff in zip(multipliers, ours_diffs):
             sums = []
             for completion in (item.positive_ids, item.negative_ids):
                 ids = torch.tensor([list(item.prompt_ids) + list(completion)])
-                with library.apply(model, multiplier=multiplier, min_token_index=len(item.prompt_ids) - 1), torch.inference_mode():
+                with (
+                    library.apply(model, multiplier=multiplier, min_token_index=len(item.prompt_ids) - 1),
+                    torch.inference_mode(),
+                ):
                     logits = model(ids).logits[0]
                 start = len(item.prompt_ids) - 1
                 sums.append(sum(float(logits[start + j, t]) for j, t in enumerate(completion)))

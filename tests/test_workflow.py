@@ -15,7 +15,12 @@ def results(tiny_run):
 
 def test_figures_are_written(results):
     results, _ = results
-    for figure in ("fig1_steerability_distribution", "fig2_anti_steerable_fraction", "fig3_variance_explained", "fig4_propensity_curves"):
+    for figure in (
+        "fig1_steerability_distribution",
+        "fig2_anti_steerable_fraction",
+        "fig3_variance_explained",
+        "fig4_propensity_curves",
+    ):
         for extension in ("png", "svg"):
             path = results / "figures" / f"{figure}.{extension}"
             assert path.stat().st_size > 1000, path
@@ -48,7 +53,7 @@ def test_bias_shares_add_up(results):
 
 
 def test_vector_metadata_records_layer_and_config(results):
-    from steering_reliability.artifacts import load_tensors
+    from steering_reliability.tensors import load_tensors
 
     results, config = results
     tensors, metadata = load_tensors(results / "vectors/anti-LGBTQ-rights/baseline.safetensors")

@@ -1,7 +1,8 @@
 """Writing artifacts so that a partial output never looks complete.
 
 Every file is written to a temporary sibling and renamed into place only when it is
-whole; tensors go to safetensors (never pickle) with string metadata.
+whole. Tensors are in ``steering_reliability.tensors``, so the data and analysis
+rules run in environments without torch.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
-import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
 
 @contextmanager
@@ -39,20 +37,6 @@ def config_hash(config: dict) -> str:
     """A short, stable hash of a JSON-serialisable config (recorded in artifact metadata)."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, object]) -> None:
-    text_metadata = {key: value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()}
-    contiguous = {name: tensor.detach().contiguous() for name, tensor in tensors.items()}
-    with atomic_path(path) as partial:
-        save_file(contiguous, str(partial), metadata=text_metadata)
-
-
-def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    with safe_open(str(path), framework="pt") as handle:
-        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-        metadata = handle.metadata() or {}
-    return tensors, metadata
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:

@@ -21,10 +21,7 @@ def variance_shares(table: pd.DataFrame, outcome: str = "slope") -> dict[str, fl
     A factor that is missing, all-NA, or constant explains nothing and gets share 0.
     """
     frame = table.copy()
-    factors = [
-        name for name in FACTORS
-        if name in frame and frame[name].notna().all() and frame[name].nunique() > 1
-    ]
+    factors = [name for name in FACTORS if name in frame and frame[name].notna().all() and frame[name].nunique() > 1]
     result = {f"share_{label}": 0.0 for label in FACTORS.values()}
     total = float(((frame[outcome] - frame[outcome].mean()) ** 2).sum())
     if total == 0 or not factors:

@@ -47,10 +47,14 @@ def check_config(config: dict) -> None:
         key = f"models.{name}"
         if entry["source"] == "embedded":
             if entry["id"] not in EMBEDDED_MODELS:
-                raise ConfigError(f"{key}.id: unknown embedded model {entry['id']!r}; known: {', '.join(sorted(EMBEDDED_MODELS))}")
+                raise ConfigError(
+                    f"{key}.id: unknown embedded model {entry['id']!r}; known: {', '.join(sorted(EMBEDDED_MODELS))}"
+                )
             layers = EMBEDDED_LAYERS[entry["id"]]
             if not 0 <= entry["layer"] < layers:
-                raise ConfigError(f"{key}.layer: {entry['layer']} is out of range: {entry['id']} has layers 0..{layers - 1}")
+                raise ConfigError(
+                    f"{key}.layer: {entry['layer']} is out of range: {entry['id']} has layers 0..{layers - 1}"
+                )
         elif entry["source"] == "local":
             if not (Path(entry["id"]).expanduser() / "config.json").is_file():
                 raise ConfigError(f"{key}.id: {entry['id']} is not a readable model directory (no config.json)")

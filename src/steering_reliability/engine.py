@@ -132,11 +132,14 @@ class SteeringEngine:
         per_chunk = max(1, rows_that_fit // 2)
         for start in range(0, len(steerings), per_chunk):
             chunk = steerings[start : start + per_chunk]
-            shift = torch.stack([
-                torch.zeros(self.unembedding_weight.shape[1], dtype=self._dtype())
-                if s.vector is None or s.multiplier == 0 else s.multiplier * s.vector.to(self._dtype())
-                for s in chunk
-            ]).repeat_interleave(2, dim=0)[:, None, :]
+            shift = torch.stack(
+                [
+                    torch.zeros(self.unembedding_weight.shape[1], dtype=self._dtype())
+                    if s.vector is None or s.multiplier == 0
+                    else s.multiplier * s.vector.to(self._dtype())
+                    for s in chunk
+                ]
+            ).repeat_interleave(2, dim=0)[:, None, :]
             fan_out = torch.arange(2).repeat(len(chunk))
 
             def steer(module, args, output):

@@ -37,8 +37,11 @@ def steerability_distribution(items: pd.DataFrame, model: str) -> plt.Figure:
     sns.boxplot(data=items, y="dataset", x="slope", order=order, color="#a6cee3", fliersize=0, ax=axis)
     sns.stripplot(data=items, y="dataset", x="slope", order=order, size=2, color="#1f3b57", alpha=0.6, ax=axis)
     axis.axvline(0, color="black", linewidth=0.8)
-    axis.set(xlabel="per-item steerability (slope of logit difference on multiplier)", ylabel="",
-             title=f"Steerability per item: {model}")
+    axis.set(
+        xlabel="per-item steerability (slope of logit difference on multiplier)",
+        ylabel="",
+        title=f"Steerability per item: {model}",
+    )
     return figure
 
 
@@ -47,8 +50,9 @@ def anti_steerable_fraction(summary: pd.DataFrame, model: str) -> plt.Figure:
     ordered = summary.sort_values("anti_steerable_fraction", ascending=False)
     figure, axis = plt.subplots(figsize=(9, _height(len(ordered))))
     sns.barplot(data=ordered, y="dataset", x="anti_steerable_fraction", color="#e31a1c", ax=axis)
-    axis.set(xlim=(0, 1), xlabel="anti-steerable fraction (slope <= 0)", ylabel="",
-             title=f"Anti-steerable items: {model}")
+    axis.set(
+        xlim=(0, 1), xlabel="anti-steerable fraction (slope <= 0)", ylabel="", title=f"Anti-steerable items: {model}"
+    )
     return figure
 
 
@@ -64,8 +68,12 @@ def variance_explained(bias: pd.DataFrame, model: str) -> plt.Figure:
     ):
         axis.barh(ordered["dataset"], ordered[column], left=left, label=label, color=colour)
         left = left + ordered[column]
-    axis.set(xlim=(0, 1), xlabel="share of per-item steerability variance", ylabel="",
-             title=f"Variance explained by spurious factors: {model}")
+    axis.set(
+        xlim=(0, 1),
+        xlabel="share of per-item steerability variance",
+        ylabel="",
+        title=f"Variance explained by spurious factors: {model}",
+    )
     axis.legend(loc="lower right", frameon=True)
     return figure
 
@@ -75,10 +83,23 @@ def propensity_curves(propensities: pd.DataFrame, slopes: pd.DataFrame, dataset:
     labelled = propensities.merge(slopes[["item_id", "slope"]], on="item_id")
     labelled["item kind"] = labelled["slope"].map(lambda s: "steerable" if s > 0 else "anti-steerable")
     figure, axis = plt.subplots(figsize=(6, 4))
-    sns.lineplot(data=labelled, x="multiplier", y="logit_diff", units="item_id", estimator=None,
-                 hue="item kind", hue_order=["steerable", "anti-steerable"],
-                 palette={"steerable": "#1f78b4", "anti-steerable": "#e31a1c"}, alpha=0.5, linewidth=0.8, ax=axis)
+    sns.lineplot(
+        data=labelled,
+        x="multiplier",
+        y="logit_diff",
+        units="item_id",
+        estimator=None,
+        hue="item kind",
+        hue_order=["steerable", "anti-steerable"],
+        palette={"steerable": "#1f78b4", "anti-steerable": "#e31a1c"},
+        alpha=0.5,
+        linewidth=0.8,
+        ax=axis,
+    )
     axis.axhline(0, color="black", linewidth=0.6)
-    axis.set(xlabel="steering multiplier", ylabel="propensity (logit difference, positive - negative)",
-             title=f"Propensity curves: {dataset} ({model})")
+    axis.set(
+        xlabel="steering multiplier",
+        ylabel="propensity (logit difference, positive - negative)",
+        title=f"Propensity curves: {dataset} ({model})",
+    )
     return figure

@@ -7,7 +7,6 @@ persona datasets, ``positive_is_yes``).
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 import re
@@ -200,9 +199,7 @@ def load_items(name: str, raw_file: Path) -> list[Item]:
     return truthfulqa_items(name, raw_file)
 
 
-def split_items(
-    items: list[Item], seed: int, split: str = "disjoint", max_items: int | None = None
-) -> pd.DataFrame:
+def split_items(items: list[Item], seed: int, split: str = "disjoint", max_items: int | None = None) -> pd.DataFrame:
     """Shuffle with ``random.Random(seed)``; train = first half, test = second half.
 
     ``repo-exact`` reproduces the paper code's test slice ``items[50:N]``, which

@@ -34,7 +34,11 @@ class ModelSpec:
 
     @classmethod
     def from_config(cls, name: str, entry: dict) -> ModelSpec:
-        fields = {key: entry[key] for key in ("source", "id", "revision", "dtype", "trust_remote_code", "system_prompt") if key in entry}
+        fields = {
+            key: entry[key]
+            for key in ("source", "id", "revision", "dtype", "trust_remote_code", "system_prompt")
+            if key in entry
+        }
         spec = cls(name=name, **fields)
         if spec.source not in SOURCES:
             raise ValueError(f"models.{name}.source: {spec.source!r} is not one of {SOURCES}")
@@ -65,17 +69,22 @@ def prepare_model(spec: ModelSpec, model_dir: Path, wheel_dir: Path) -> dict:
     return record
 
 
-def load_model(model_json: str | Path, dtype: str = "float32", trust_remote_code: bool = False):
-    """The model (eval mode, no grad needed) and its tokenizer, from a prepared ``model.json``."""
+def load_model(
+    model_json: str | Path, dtype: str = "float32", trust_remote_code: bool = False, threads: int | None = None
+):
+    """The model (eval mode, no grad needed) and its tokenizer, from a prepared ``model.json``.
+
+    ``threads`` sets torch's intra-op thread count (the rule's ``threads``).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
     record = json.loads(Path(model_json).read_text())
     path = record["path"]
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code
-        )
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise RuntimeError(f"{model_json}: cannot load the model at {path}: {error}") from error
     model.eval()

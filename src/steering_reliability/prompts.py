@@ -58,9 +58,7 @@ def _tokens(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def encode_item(
-    tokenizer, item_id: str, prompt: str, positive_answer: str, negative_answer: str
-) -> EncodedItem:
+def encode_item(tokenizer, item_id: str, prompt: str, positive_answer: str, negative_answer: str) -> EncodedItem:
     prompt_ids = _tokens(tokenizer, prompt)
     completions = []
     for answer in (positive_answer, negative_answer):
@@ -76,7 +74,10 @@ def encode_item(
 
 
 def encode_rows(
-    tokenizer, rows, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, user_prefix: str | None = None,
+    tokenizer,
+    rows,
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
+    user_prefix: str | None = None,
     system_mode: str = "system",
 ) -> list[EncodedItem]:
     """Encode the items of a dataset table (columns item_id, question, positive/negative_answer)."""

@@ -13,17 +13,13 @@ from steering_reliability.artifacts import config_hash
 
 @contextlib.contextmanager
 def script_context(snakemake) -> Iterator[logging.Logger]:
-    """Send the script's output and errors to its rule log; set torch's thread count."""
+    """Send the script's output and errors to its rule log."""
     log_path = snakemake.log[0] if snakemake.log else None
     stream = open(log_path, "w") if log_path else sys.stderr
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     logger = logging.getLogger(snakemake.rule)
     try:
         with contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
-            if "torch" in sys.modules or snakemake.rule in MODEL_RULES:
-                import torch
-
-                torch.set_num_threads(max(1, int(snakemake.threads)))
             try:
                 yield logger
             except Exception:
@@ -32,9 +28,6 @@ def script_context(snakemake) -> Iterator[logging.Logger]:
     finally:
         if log_path:
             stream.close()
-
-
-MODEL_RULES = {"cache_activations", "evaluate_steering"}
 
 
 def provenance(snakemake, **extra: object) -> dict[str, object]:

@@ -26,15 +26,9 @@ class Upstream:
     upstream_folder: str
 
 
-ANTHROPIC_EVALS = Upstream(
-    "anthropics/evals", "84fcc677e52e1902d696c32cd1a6b663e70d3993", "anthropic-evals", ""
-)
-CAA = Upstream(
-    "nrimsky/CAA", "bf7b5f4f11f6e80bf731b011c6c79592a3c7a414", "caa/sycophancy", "preprocessed_data"
-)
-TRUTHFULQA = Upstream(
-    "sylinrl/TruthfulQA", "013686a06be7a7bde5bf8223943e106c7250123c", "truthfulqa", ""
-)
+ANTHROPIC_EVALS = Upstream("anthropics/evals", "84fcc677e52e1902d696c32cd1a6b663e70d3993", "anthropic-evals", "")
+CAA = Upstream("nrimsky/CAA", "bf7b5f4f11f6e80bf731b011c6c79592a3c7a414", "caa/sycophancy", "preprocessed_data")
+TRUTHFULQA = Upstream("sylinrl/TruthfulQA", "013686a06be7a7bde5bf8223943e106c7250123c", "truthfulqa", "")
 UPSTREAMS = (ANTHROPIC_EVALS, CAA, TRUTHFULQA)
 
 # sha256 of every raw file the study reads, keyed by its path in the mirror layout.
@@ -63,8 +57,7 @@ def upstream_for(mirror_path: str) -> tuple[Upstream, str]:
             path = f"{upstream.upstream_folder}/{inner}" if upstream.upstream_folder else inner
             return upstream, path
     raise KeyError(
-        f"{mirror_path!r} has no upstream repository: it must be read from a local mirror "
-        "(config key data.mirror)"
+        f"{mirror_path!r} has no upstream repository: it must be read from a local mirror (config key data.mirror)"
     )
 
 
@@ -73,9 +66,7 @@ def raw_url(mirror_path: str) -> str:
     return f"https://raw.githubusercontent.com/{upstream.repository}/{upstream.commit}/{path}"
 
 
-def fetch_raw_file(
-    mirror_path: str, destination: Path, expected_sha256: str, mirror: Path | None
-) -> None:
+def fetch_raw_file(mirror_path: str, destination: Path, expected_sha256: str, mirror: Path | None) -> None:
     """Copy ``mirror_path`` from the mirror (or download it) to ``destination``, verified.
 
     The file appears at ``destination`` only once its checksum has matched.
@@ -84,9 +75,7 @@ def fetch_raw_file(
         if mirror is not None:
             source = Path(mirror) / mirror_path
             if not source.is_file():
-                raise FileNotFoundError(
-                    f"{source}: missing from the local mirror (config key data.mirror = {mirror})"
-                )
+                raise FileNotFoundError(f"{source}: missing from the local mirror (config key data.mirror = {mirror})")
             shutil.copyfile(source, partial)
             origin = str(source)
         else:
@@ -96,8 +85,7 @@ def fetch_raw_file(
         actual = sha256_of(partial)
         if actual != expected_sha256:
             raise ChecksumError(
-                f"{origin}: sha256 {actual} does not match the pinned {expected_sha256} "
-                f"for {mirror_path}"
+                f"{origin}: sha256 {actual} does not match the pinned {expected_sha256} for {mirror_path}"
             )
 
 

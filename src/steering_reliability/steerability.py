@@ -29,11 +29,13 @@ def item_slopes(propensities: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     for group, frame in propensities.groupby(keys, sort=False):
         group = group if isinstance(group, tuple) else (group,)
         at_zero = frame.loc[frame["multiplier"] == 0, "logit_diff"]
-        rows.append({
-            **dict(zip(keys, group)),
-            "slope": least_squares_slope(frame["multiplier"].to_numpy(), frame["logit_diff"].to_numpy()),
-            "unsteered_logit_diff": float(at_zero.iloc[0]) if len(at_zero) else np.nan,
-        })
+        rows.append(
+            {
+                **dict(zip(keys, group)),
+                "slope": least_squares_slope(frame["multiplier"].to_numpy(), frame["logit_diff"].to_numpy()),
+                "unsteered_logit_diff": float(at_zero.iloc[0]) if len(at_zero) else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 

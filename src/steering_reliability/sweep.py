@@ -29,7 +29,9 @@ def layer_sweep(
             steerings = [Steering(vectors[layer], multiplier) for multiplier in multipliers]
             differences = engine.logit_differences(item, layer, steerings, prefix=prefix)
             for multiplier, difference in zip(multipliers, differences.tolist()):
-                rows.append({"layer": layer, "item_id": item.item_id, "multiplier": float(multiplier), "logit_diff": difference})
+                rows.append(
+                    {"layer": layer, "item_id": item.item_id, "multiplier": float(multiplier), "logit_diff": difference}
+                )
     return pd.DataFrame(rows)
 
 

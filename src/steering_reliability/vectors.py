@@ -11,7 +11,9 @@ def caa_vector(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
     Works on one layer, shape (items, d), or all layers at once, shape (items, layers, d).
     """
     if positive.shape != negative.shape:
-        raise ValueError(f"positive {tuple(positive.shape)} and negative {tuple(negative.shape)} activations differ in shape")
+        raise ValueError(
+            f"positive {tuple(positive.shape)} and negative {tuple(negative.shape)} activations differ in shape"
+        )
     if positive.shape[0] == 0:
         raise ValueError("no training items to average")
     return (positive.double() - negative.double()).mean(dim=0).float()

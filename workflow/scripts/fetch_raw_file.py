@@ -8,4 +8,6 @@ with script_context(snakemake) as log:
     if mirror and not Path(mirror).is_dir():
         log.info("mirror %s does not exist: downloading from the pinned upstream commit", mirror)
         mirror = None
-    fetch_raw_file(snakemake.wildcards.raw_path, Path(snakemake.output[0]), snakemake.params.sha256, mirror and Path(mirror))
+    fetch_raw_file(
+        snakemake.wildcards.raw_path, Path(snakemake.output[0]), snakemake.params.sha256, mirror and Path(mirror)
+    )

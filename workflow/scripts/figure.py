@@ -14,7 +14,9 @@ with script_context(snakemake) as log:
         figure = figures.variance_explained(pd.read_csv(snakemake.input[0]), model)
     else:
         figure = figures.propensity_curves(
-            pd.read_parquet(snakemake.input.propensities), pd.read_parquet(snakemake.input.slopes),
-            snakemake.params.dataset, model,
+            pd.read_parquet(snakemake.input.propensities),
+            pd.read_parquet(snakemake.input.slopes),
+            snakemake.params.dataset,
+            model,
         )
     figures.save_figure(figure, snakemake.output.png, snakemake.output.svg)

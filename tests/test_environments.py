@@ -1,0 +1,115 @@
+"""Every rule has a pinned conda environment that provides every module its script imports."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+RULES = REPO / "workflow" / "rules"
+PACKAGE = REPO / "src" / "steering_reliability"
+RULE_BLOCK = re.compile(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", re.MULTILINE)
+# pandas reads and writes parquet through pyarrow without importing it by name
+IMPLIED = {"pandas": {"pyarrow"}}
+
+
+def rules() -> dict[str, dict[str, str]]:
+    found = {}
+    for path in sorted(RULES.glob("*.smk")):
+        for name, body in RULE_BLOCK.findall(path.read_text()):
+            entry = {"file": path.name}
+            for directive in ("conda", "script"):
+                match = re.search(rf"^\s+{directive}:\s*\n\s+\"([^\"]+)\"", body, re.MULTILINE)
+                if match:
+                    entry[directive] = str((RULES / match.group(1)).resolve())
+            found[name] = entry
+    return found
+
+
+def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
+    """Top-level third-party modules imported by a file, following imports into the package."""
+    seen = set() if seen is None else seen
+    if path in seen:
+        return set()
+    seen.add(path)
+    third_party = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            top = name.split(".")[0]
+            if top == "steering_reliability":
+                module = PACKAGE / "/".join(name.split(".")[1:])
+                for candidate in (module.with_suffix(".py"), module / "__init__.py"):
+                    if candidate.is_file():
+                        third_party |= imported_modules(candidate, seen)
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                third_party.add(top)
+    return third_party
+
+
+def env_packages(env_file: Path) -> dict[str, str]:
+    """{normalised name: pinned version} of an environment file's conda and pip dependencies."""
+    spec = yaml.safe_load(env_file.read_text())
+    pins = {}
+    for dependency in spec["dependencies"]:
+        entries = dependency["pip"] if isinstance(dependency, dict) else [dependency]
+        for entry in entries:
+            if entry.startswith("-e "):
+                continue
+            name, _, version = re.split(r"(==|=)", entry, maxsplit=1) if "=" in entry else (entry, "", "")
+            pins[name.strip().lower().replace("_", "-")] = version
+    return pins
+
+
+def distribution(module: str) -> str:
+    names = packages_distributions().get(module, [module])
+    return names[0].lower().replace("_", "-")
+
+
+ALL_RULES = rules()
+
+
+def test_rules_were_found():
+    assert {"cache_activations", "evaluate_steering", "build_dataset", "bias_regression"} <= set(ALL_RULES)
+
+
+@pytest.mark.parametrize("rule", [name for name in ALL_RULES if name != "all"])
+def test_rule_has_an_env_providing_its_script_imports(rule):
+    entry = ALL_RULES[rule]
+    assert "conda" in entry, f"rule {rule} ({entry['file']}) has no conda: directive"
+    pins = env_packages(Path(entry["conda"]))
+    unpinned = [name for name, version in pins.items() if name not in ("python", "pip") and not version]
+    assert not unpinned, f"{entry['conda']}: unpinned {unpinned}"
+    assert "script" in entry, f"rule {rule} has no script"
+    modules = imported_modules(Path(entry["script"]))
+    for module in sorted(modules):
+        for needed in {distribution(module)} | IMPLIED.get(module, set()):
+            assert needed in pins, f"rule {rule}: {module} ({needed}) is not in {Path(entry['conda']).name}"
+
+
+def test_env_pins_match_the_package_pins():
+    """The env files and pyproject's extras pin the same versions (what pip installs is what conda gets)."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    pinned = {}
+    for requirement in requirements:
+        if "==" in requirement:
+            name, version = requirement.split("==")
+            pinned[name.lower()] = version
+    for env_file in (REPO / "envs").glob("*.yaml"):
+        for name, version in env_packages(env_file).items():
+            if name in pinned:
+                assert version == pinned[name], f"{env_file.name}: {name} {version} != pyproject {pinned[name]}"
