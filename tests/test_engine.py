@@ -88,3 +88,20 @@ def test_non_finite_steering_names_the_item(engine, real_items):
 def test_layer_out_of_range_is_refused(engine, real_items):
     with pytest.raises(ValueError, match="out of range"):
         engine.logit_differences(real_items[0], engine.num_layers, [Steering(None, 0.0)])
+
+
+def test_shared_prompt_prefix_gives_the_same_numbers(small_model, real_items):
+    """Items of one dataset share the system turn and question stem; caching it once changes nothing."""
+    model = small_model[0]
+    engine = SteeringEngine(model)
+    persona = [item for item in real_items if item.item_id.startswith("anti-LGBTQ-rights")]
+    shared = engine.share_prefix(persona)
+    assert shared > 20  # system turn, user header and the persona question stem
+    vector = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(2)) * 3
+    for item in persona:
+        ours = engine.logit_differences(item, SMALL_MODEL_LAYER, [Steering(vector, m) for m in (-1.0, 0.0, 1.5)])
+        reference = [full_forward_logit_difference(model, item, SMALL_MODEL_LAYER, vector, m) for m in (-1.0, 0.0, 1.5)]
+        assert ours.tolist() == pytest.approx(reference, abs=1e-4)
+        activations = engine.letter_activations(item)
+        expected = full_forward_activations(model, item)
+        assert (activations - expected).abs().max() / expected.abs().max() < 1e-5

@@ -15,6 +15,7 @@ def letter_activations(
     """``positive`` and ``negative`` activations, each of shape (items, layers, d)."""
     if not items:
         raise ValueError("no items to record activations for")
+    engine.share_prefix(items)
     positive, negative = [], []
     for item in tqdm(items, desc=description, unit="item", mininterval=5):
         both = engine.letter_activations(item)

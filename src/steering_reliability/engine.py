@@ -63,6 +63,7 @@ class SteeringEngine:
         # Rows x (prefix + branch) tokens per branch batch: bounds the memory of the
         # per-row key/value caches and hidden states.
         self.token_budget = token_budget
+        self._shared = None  # (token ids, per-layer keys/values) of a prefix shared by many items
 
     @property
     def num_layers(self) -> int:
@@ -72,16 +73,50 @@ class SteeringEngine:
         return self.unembedding_weight.dtype
 
     @torch.inference_mode()
+    def share_prefix(self, items: Sequence[EncodedItem]) -> int:
+        """Compute once the cache of the longest token prefix that all items' prompts share.
+
+        Chat-formatted prompts of one dataset share the system turn and the user-turn
+        header (and, for persona datasets, the question stem); :meth:`prefix` then starts
+        from this cache. Returns the number of shared tokens.
+        """
+        prefixes = [item.prompt_ids[:-1] for item in items]
+        shared = 0
+        if prefixes:
+            shortest = min(len(ids) for ids in prefixes)
+            while shared < shortest and all(ids[shared] == prefixes[0][shared] for ids in prefixes):
+                shared += 1
+        # keep at least one token of each item's own prefix to compute
+        shared = min(shared, max(0, min((len(ids) for ids in prefixes), default=0) - 1))
+        if shared == 0:
+            self._shared = None
+            return 0
+        cache = DynamicCache(config=self.model.config)
+        self.backbone(input_ids=torch.tensor([prefixes[0][:shared]]), cache=cache, use_cache=True)
+        self._shared = (tuple(prefixes[0][:shared]), [(layer.keys, layer.values) for layer in cache.layers])
+        return shared
+
+    @torch.inference_mode()
     def prefix(self, item: EncodedItem) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per-layer keys and values of the unsteered prompt minus its last token."""
-        prefix_ids = torch.tensor([item.prompt_ids[:-1]])
+        prefix_ids = item.prompt_ids[:-1]
         cache = DynamicCache(config=self.model.config)
-        self.backbone(input_ids=prefix_ids, cache=cache, use_cache=True)
+        start = 0
+        shared = getattr(self, "_shared", None)
+        if shared is not None and prefix_ids[: len(shared[0])] == shared[0] and len(prefix_ids) > len(shared[0]):
+            for index, (keys, values) in enumerate(shared[1]):
+                cache.update(keys, values, index)  # copies: the shared tensors stay as they are
+            start = len(shared[0])
+        self.backbone(
+            input_ids=torch.tensor([prefix_ids[start:]]),
+            position_ids=torch.arange(start, len(prefix_ids))[None],
+            cache=cache,
+            use_cache=True,
+        )
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _branch_inputs(self, item: EncodedItem) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Token ids (2, T) of [last prompt token] + completion, positions and attention mask."""
-        completions = (item.positive_ids, item.negative_ids)
+    def _branch_inputs(self, item: EncodedItem, completions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Token ids (2, T) of [last prompt token] + each completion, their positions and attention mask."""
         width = 1 + max(len(ids) for ids in completions)
         last = item.prompt_ids[-1]
         # Right padding is harmless: causal attention never lets a real token see it.
@@ -126,7 +161,8 @@ class SteeringEngine:
         if not 0 <= layer < self.num_layers:
             raise ValueError(f"layer {layer} is out of range for a model with {self.num_layers} blocks")
         prefix = self.prefix(item) if prefix is None else prefix
-        input_ids, positions, mask = self._branch_inputs(item)
+        # A completion's last token is only ever a logit target, never an input that matters.
+        input_ids, positions, mask = self._branch_inputs(item, (item.positive_ids[:-1], item.negative_ids[:-1]))
         results = []
         rows_that_fit = self.token_budget // (len(item.prompt_ids) + input_ids.shape[1])
         per_chunk = max(1, rows_that_fit // 2)
@@ -165,8 +201,9 @@ class SteeringEngine:
     def letter_activations(self, item: EncodedItem) -> torch.Tensor:
         """Residual stream at the answer-letter token, shape (2 [positive, negative], layers, d)."""
         prefix = self.prefix(item)
-        input_ids, positions, mask = self._branch_inputs(item)
         letter = 1 + item.letter_offset
+        # The branch needs to run only up to the answer-letter token.
+        input_ids, positions, mask = self._branch_inputs(item, (item.positive_ids[:letter], item.negative_ids[:letter]))
         captured: list[torch.Tensor] = []
 
         def record(module, args, output):

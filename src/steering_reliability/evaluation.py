@@ -20,6 +20,7 @@ def propensity_table(
 ) -> pd.DataFrame:
     """One row per (item, multiplier): the logit difference under ``multiplier * vector`` at ``layer``."""
     steerings = [Steering(vector, multiplier) for multiplier in multipliers]
+    engine.share_prefix(items)
     rows = []
     for item in tqdm(items, desc=description, unit="item", mininterval=5):
         differences = engine.logit_differences(item, layer, steerings)

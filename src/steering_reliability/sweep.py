@@ -22,6 +22,7 @@ def layer_sweep(
 ) -> pd.DataFrame:
     """One row per (layer, item, multiplier); each test item's prefix is computed once for all layers."""
     vectors = caa_vector(activations["positive"], activations["negative"])  # (layers, d)
+    engine.share_prefix(test_items)
     rows = []
     for item in tqdm(test_items, desc=description, unit="item", mininterval=5):
         prefix = engine.prefix(item)
