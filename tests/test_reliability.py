@@ -238,3 +238,26 @@ def test_no_pickle_no_eval_and_no_remote_code_by_default():
     from steering_reliability.models import ModelSpec
 
     assert ModelSpec.from_config("m", {"source": "embedded", "id": "smollm2-135m-instruct"}).trust_remote_code is False
+
+
+def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path, small_model_json):
+    import shutil
+
+    from steering_reliability.models import load_model
+
+    source = Path(json.loads(small_model_json.read_text())["path"])
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    for path in source.iterdir():
+        if path.suffix != ".safetensors":
+            shutil.copy(path, broken / path.name)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 1024)  # truncated / corrupt weight file
+    model_json = tmp_path / "model.json"
+    model_json.write_text(json.dumps({"path": str(broken)}))
+    with pytest.raises(RuntimeError, match=rf"{model_json}: cannot load the model at {broken}"):
+        load_model(model_json)
+    (broken / "model.safetensors").unlink()  # missing weight file
+    with pytest.raises(RuntimeError, match="cannot load the model"):
+        load_model(model_json)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "no-such-model.json")

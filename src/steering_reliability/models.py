@@ -85,8 +85,11 @@ def load_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as error:
-        raise RuntimeError(f"{model_json}: cannot load the model at {path}: {error}") from error
+    except Exception as error:  # missing, truncated or corrupt files surface as many error types
+        raise RuntimeError(
+            f"{model_json}: cannot load the model at {path}: {type(error).__name__}: {error}. "
+            "For an embedded model, delete its resources/models/<name> folder and re-run to prepare it again."
+        ) from error
     model.eval()
     model.requires_grad_(False)
     return model, tokenizer
