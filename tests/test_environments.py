@@ -113,3 +113,29 @@ def test_env_pins_match_the_package_pins():
         for name, version in env_packages(env_file).items():
             if name in pinned:
                 assert version == pinned[name], f"{env_file.name}: {name} {version} != pyproject {pinned[name]}"
+
+
+def test_workflow_lints_clean_and_is_snakefmt_formatted():
+    import subprocess
+
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
+    assert lint.returncode == 0 and "good condition" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    snakefmt = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert snakefmt.returncode == 0, snakefmt.stderr
+
+
+def test_python_code_is_ruff_clean():
+    import subprocess
+
+    paths = ["src", "workflow/scripts", "tests", "benchmarks"]
+    check = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=REPO, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", *paths], cwd=REPO, capture_output=True, text=True
+    )
+    assert formatted.returncode == 0, formatted.stdout

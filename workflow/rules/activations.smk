@@ -7,15 +7,15 @@ rule cache_activations:
         model="resources/models/{model}/model.json",
     output:
         "results/{model}/activations/{dataset}/{variant}.safetensors",
-    params:
-        prompt=prompt_params,
-        token_budget=config["compute"].get("token_budget", 8192),
-    threads: config["compute"].get("threads_per_job", 1)
-    resources:
-        mem_mb=8000,
     log:
         "logs/{model}/activations/{dataset}/{variant}.log",
     conda:
         "../../envs/model.yaml"
+    threads: config["compute"].get("threads_per_job", 1)
+    resources:
+        mem_mb=8000,
+    params:
+        prompt=prompt_params,
+        token_budget=config["compute"].get("token_budget", 8192),
     script:
         "../scripts/cache_activations.py"

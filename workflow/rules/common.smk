@@ -4,7 +4,6 @@ from snakemake.utils import validate
 from steering_reliability.config import check_config
 from steering_reliability.items import dataset_kind_and_path, pinned_checksums
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
 

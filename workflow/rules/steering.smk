@@ -10,25 +10,27 @@ rule evaluate_steering:
     output:
         propensities="results/{model}/steering/{dataset}/{vector}/{variant}/propensities.parquet",
         slopes="results/{model}/steering/{dataset}/{vector}/{variant}/items.parquet",
+    log:
+        "logs/{model}/steering/{dataset}/{vector}/{variant}.log",
+    conda:
+        "../../envs/model.yaml"
+    threads: config["compute"].get("threads_per_job", 1)
+    resources:
+        mem_mb=8000,
     params:
         prompt=prompt_params,
         layer=model_layer,
         multipliers=config["steering"]["multipliers"],
         token_budget=config["compute"].get("token_budget", 8192),
-    threads: config["compute"].get("threads_per_job", 1)
-    resources:
-        mem_mb=8000,
-    log:
-        "logs/{model}/steering/{dataset}/{vector}/{variant}.log",
-    conda:
-        "../../envs/model.yaml"
     script:
         "../scripts/evaluate_steering.py"
 
 
 rule steerability_table:
     input:
-        slopes=per_dataset("results/{model}/steering/{dataset}/baseline/baseline/items.parquet"),
+        slopes=per_dataset(
+            "results/{model}/steering/{dataset}/baseline/baseline/items.parquet"
+        ),
     output:
         summary="results/{model}/tables/steerability.csv",
         item_table="results/{model}/tables/items.parquet",

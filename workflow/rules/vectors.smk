@@ -6,11 +6,11 @@ rule caa_vector:
         "results/{model}/activations/{dataset}/{vector}.safetensors",
     output:
         "results/{model}/vectors/{dataset}/{vector}.safetensors",
-    params:
-        layer=model_layer,
     log:
         "logs/{model}/vectors/{dataset}/{vector}.log",
     conda:
         "../../envs/model.yaml"
+    params:
+        layer=model_layer,
     script:
         "../scripts/caa_vector.py"
