@@ -63,3 +63,22 @@ def test_vector_metadata_records_layer_and_config(results):
     activations, act_meta = load_tensors(results / "activations/anti-LGBTQ-rights/baseline.safetensors")
     assert activations["positive"].shape == (4, 30, 576)
     assert act_meta["split"] == "train"
+
+
+def test_html_report_holds_every_figure_with_its_caption(tiny_run):
+    import subprocess
+
+    from conftest import workflow_command
+
+    workdir, _ = tiny_run
+    report = workdir / "report.html"
+    completed = subprocess.run(workflow_command(workdir, "--report", str(report)), capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    html = report.read_text()
+    for figure, caption in (
+        ("fig1_steerability_distribution", "Figure 1: per-item steerability"),
+        ("fig2_anti_steerable_fraction", "Figure 2: anti-steerable fraction"),
+        ("fig3_variance_explained", "Figure 3: variance of steerability explained"),
+        ("fig4_propensity_curves", "Figure 4: propensity curves"),
+    ):
+        assert figure in html and caption in html, figure
