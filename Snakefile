@@ -16,6 +16,7 @@ include: "workflow/rules/vectors.smk"
 include: "workflow/rules/steering.smk"
 include: "workflow/rules/bias.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/provenance.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -82,3 +82,49 @@ def test_html_report_holds_every_figure_with_its_caption(tiny_run):
         ("fig4_propensity_curves", "Figure 4: propensity curves"),
     ):
         assert figure in html and caption in html, figure
+
+
+def test_every_artifact_has_provenance_and_a_manifest_entry(results):
+    import json
+
+    folder, config = results
+    manifest = json.loads((folder / "manifest.json").read_text())
+    listed = {entry["path"]: entry for entry in manifest["artifacts"]}
+    figure = "results/smollm2-135m-instruct/figures/fig1_steerability_distribution.png"
+    assert listed[figure]["rule"] == "figure_steerability_distribution"
+    record = json.loads((folder / "figures/fig1_steerability_distribution.png.prov.json").read_text())
+    assert record["sha256"] == listed[figure]["sha256"]
+    vector = json.loads((folder / "vectors/anti-LGBTQ-rights/baseline.safetensors.prov.json").read_text())
+    assert vector["model"]["id"] == "smollm2-135m-instruct"
+    assert vector["model"]["weights_sha256"]["model.safetensors"]
+    assert vector["packages"]["torch"] == "2.13.0"
+    assert len(vector["config_hash"]) == 16 and vector["workflow_commit"]
+    assert set(vector["inputs"]) == {"results/smollm2-135m-instruct/activations/anti-LGBTQ-rights/baseline.safetensors"}
+
+
+def test_audit_explains_an_artifact_and_flags_a_tampered_input(tiny_run, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    workdir, _ = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir / "results", copy / "results")
+    shutil.copytree(
+        workdir / "resources" / "models" / "smollm2-135m-instruct",
+        copy / "resources/models/smollm2-135m-instruct",
+        ignore=shutil.ignore_patterns("transformers"),
+    )
+    figure = "results/smollm2-135m-instruct/figures/fig4_propensity_curves.png"
+    command = [sys.executable, "-m", "steering_reliability", "audit", figure, "--root", str(copy)]
+    clean = subprocess.run(command, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "rule: figure_propensity_curves" in clean.stdout and "all checksums match" in clean.stdout
+    assert "cache_activations" in clean.stdout  # the chain goes back to the activation cache
+    activations = copy / "results/smollm2-135m-instruct/activations/corrigible-neutral-HHH/baseline.safetensors"
+    activations.write_bytes(activations.read_bytes() + b"\0")
+    tampered = subprocess.run(command, capture_output=True, text=True)
+    assert tampered.returncode == 1
+    assert "PROBLEMS FOUND" in tampered.stdout
+    assert "activations/corrigible-neutral-HHH/baseline.safetensors" in tampered.stdout
+    assert "modified after it was made" in tampered.stdout

@@ -65,8 +65,20 @@ def prepare_model(spec: ModelSpec, model_dir: Path, wheel_dir: Path) -> dict:
         if not (local / "config.json").is_file():
             raise FileNotFoundError(f"models.{spec.name}.id: {local} is not a model directory (no config.json)")
         record.update(path=str(local.resolve()))
+    record["weights_sha256"] = weight_checksums(Path(record["path"]))
     write_json(record, model_dir / "model.json")
     return record
+
+
+def weight_checksums(model_path: Path) -> dict[str, str]:
+    """sha256 of every weight file in a model directory (recorded for provenance)."""
+    from steering_reliability.sources import sha256_of
+
+    return {
+        path.name: sha256_of(path)
+        for path in sorted(model_path.iterdir())
+        if path.suffix in (".safetensors", ".bin", ".gguf", ".pt")
+    }
 
 
 def load_model(

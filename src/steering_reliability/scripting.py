@@ -1,4 +1,4 @@
-"""What every workflow script needs: its log file, thread count and provenance metadata."""
+"""What every workflow script needs: its log file and provenance records."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from steering_reliability import __version__
 from steering_reliability.artifacts import config_hash
+from steering_reliability.provenance import write_records
 
 
 @contextlib.contextmanager
@@ -25,6 +26,7 @@ def script_context(snakemake) -> Iterator[logging.Logger]:
             except Exception:
                 logger.exception("rule %s failed", snakemake.rule)
                 raise
+            write_records(snakemake)
     finally:
         if log_path:
             stream.close()

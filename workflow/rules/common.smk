@@ -61,14 +61,30 @@ def per_dataset(pattern, **fixed):
     return inputs
 
 
-def final_targets():
-    return expand(
-        "results/{model}/figures/{figure}.{ext}",
-        model=MODELS,
-        figure=FIGURES,
-        ext=["png", "svg"],
-    ) + expand(
-        "results/{model}/tables/{table}",
-        model=MODELS,
-        table=["steerability.csv", "items.parquet", "bias.csv"],
+def model_targets(wildcards):
+    """Everything the study makes for one model (the manifest rule runs after all of it)."""
+    return [
+        target
+        for target in final_targets(with_manifest=False)
+        if f"results/{wildcards.model}/" in target
+    ]
+
+
+def final_targets(with_manifest=True):
+    manifests = (
+        expand("results/{model}/manifest.json", model=MODELS) if with_manifest else []
+    )
+    return (
+        manifests
+        + expand(
+            "results/{model}/figures/{figure}.{ext}",
+            model=MODELS,
+            figure=FIGURES,
+            ext=["png", "svg"],
+        )
+        + expand(
+            "results/{model}/tables/{table}",
+            model=MODELS,
+            table=["steerability.csv", "items.parquet", "bias.csv"],
+        )
     )

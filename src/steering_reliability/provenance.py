@@ -1,0 +1,167 @@
+"""Provenance of every artifact, and the audit that checks the chain behind one.
+
+Each workflow job writes, beside every output ``X``, a record ``X.prov.json``: the rule
+and wildcards that made it, the config and its hash, the sha256 of every input and of
+``X`` itself, the model (id and weight-file sha256) where one was used, the versions
+of the packages that computed it, and the git commit of the workflow. ``audit`` reads
+those records back and re-hashes the files, following inputs to their own records.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from steering_reliability.artifacts import config_hash, write_json
+from steering_reliability.sources import sha256_of
+
+SUFFIX = ".prov.json"
+PACKAGES = (
+    "steering-reliability",
+    "torch",
+    "transformers",
+    "safetensors",
+    "pandas",
+    "pyarrow",
+    "statsmodels",
+    "seaborn",
+    "snakemake",
+)
+
+
+def record_path(artifact: str | Path) -> Path:
+    return Path(f"{artifact}{SUFFIX}")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit(directory: str | Path) -> str:
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    commit = completed.stdout.strip()
+    if completed.returncode != 0 or not commit:
+        return "unknown"
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory, capture_output=True, text=True
+    ).stdout.strip()
+    return f"{commit}{'-dirty' if dirty else ''}"
+
+
+def _model_of(inputs: list[str]) -> dict | None:
+    for path in inputs:
+        if Path(path).name == "model.json":
+            entry = json.loads(Path(path).read_text())
+            return {
+                key: entry.get(key) for key in ("name", "source", "id", "revision", "gguf_sha256", "weights_sha256")
+            }
+    return None
+
+
+def write_records(snakemake) -> None:
+    """Write the provenance record of every output of the job ``snakemake`` describes."""
+    inputs = [str(path) for path in snakemake.input]
+    common = {
+        "rule": snakemake.rule,
+        "wildcards": dict(snakemake.wildcards.items()),
+        "config_hash": config_hash(snakemake.config),
+        "config": snakemake.config,
+        "inputs": {path: sha256_of(path) for path in inputs if Path(path).is_file()},
+        "model": _model_of(inputs),
+        "packages": package_versions(),
+        "workflow_commit": git_commit(Path(snakemake.scriptdir) if hasattr(snakemake, "scriptdir") else Path.cwd()),
+    }
+    for output in snakemake.output:
+        if Path(output).is_file():
+            write_json({**common, "artifact": str(output), "sha256": sha256_of(output)}, record_path(output))
+
+
+@dataclass
+class AuditFinding:
+    path: str
+    rule: str | None
+    problems: list[str] = field(default_factory=list)
+    inputs: list[AuditFinding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(finding.ok for finding in self.inputs)
+
+    def lines(self, depth: int = 0) -> list[str]:
+        status = "ok" if not self.problems else "; ".join(self.problems)
+        text = [f"{'  ' * depth}{self.path}  [{self.rule or 'source'}]  {status}"]
+        for finding in self.inputs:
+            text += finding.lines(depth + 1)
+        return text
+
+
+def audit(artifact: str | Path, root: str | Path = ".", _seen: dict | None = None) -> AuditFinding:
+    """Check ``artifact`` against its record, and each input against the recorded sha256, recursively."""
+    seen = {} if _seen is None else _seen
+    artifact = str(artifact)
+    if artifact in seen:
+        return seen[artifact]
+    path = Path(root) / artifact
+    record_file = record_path(path)
+    finding = AuditFinding(artifact, None)
+    seen[artifact] = finding
+    if not path.is_file():
+        finding.problems.append("missing")
+        return finding
+    if not record_file.is_file():
+        return finding  # a source file (raw data, prepared model): checked by its consumers' records
+    record = json.loads(record_file.read_text())
+    finding.rule = record["rule"]
+    if sha256_of(path) != record["sha256"]:
+        finding.problems.append(
+            f"sha256 differs from its record ({record['sha256'][:12]}...): modified after it was made"
+        )
+    for input_path, expected in record["inputs"].items():
+        child = audit(input_path, root, seen)
+        actual_path = Path(root) / input_path
+        if actual_path.is_file() and sha256_of(actual_path) != expected:
+            child.problems.append(f"sha256 differs from what {artifact} was made from")
+        finding.inputs.append(child)
+    return finding
+
+
+def describe(artifact: str | Path, root: str | Path = ".") -> list[str]:
+    record_file = record_path(Path(root) / artifact)
+    if not record_file.is_file():
+        return [f"{artifact}: no provenance record (a source file, or not made by the workflow)"]
+    record = json.loads(record_file.read_text())
+    lines = [
+        f"artifact: {artifact}",
+        f"rule: {record['rule']}  wildcards: {record['wildcards']}",
+        f"config hash: {record['config_hash']}",
+        f"workflow commit: {record['workflow_commit']}",
+        f"packages: {', '.join(f'{k} {v}' for k, v in record['packages'].items())}",
+    ]
+    if record.get("model"):
+        lines.append(f"model: {record['model']}")
+    return lines
+
+
+def manifest(paths: list[Path], root: str | Path = ".") -> list[dict[str, str]]:
+    """One entry per artifact: path, sha256 and the rule that made it (from its record)."""
+    entries = []
+    for path in sorted(paths):
+        relative = Path(path).relative_to(root) if Path(path).is_absolute() else Path(path)
+        record_file = record_path(Path(root) / relative)
+        rule = json.loads(record_file.read_text())["rule"] if record_file.is_file() else "source"
+        entries.append({"path": str(relative), "sha256": sha256_of(Path(root) / relative), "rule": rule})
+    return entries

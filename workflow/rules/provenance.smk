@@ -1,0 +1,14 @@
+# Per-model manifest: every artifact with its sha256 and the rule that made it.
+
+
+rule manifest:
+    input:
+        model_targets,
+    output:
+        "results/{model}/manifest.json",
+    log:
+        "logs/{model}/manifest.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/manifest.py"
