@@ -97,7 +97,7 @@ def test_every_artifact_has_provenance_and_a_manifest_entry(results):
     vector = json.loads((folder / "vectors/anti-LGBTQ-rights/baseline.safetensors.prov.json").read_text())
     assert vector["model"]["id"] == "smollm2-135m-instruct"
     assert vector["model"]["weights_sha256"]["model.safetensors"]
-    assert vector["packages"]["torch"] == "2.13.0"
+    assert vector["packages"]["torch"].startswith("2.13.0")
     assert len(vector["config_hash"]) == 16 and vector["workflow_commit"]
     assert set(vector["inputs"]) == {"results/smollm2-135m-instruct/activations/anti-LGBTQ-rights/baseline.safetensors"}
 
@@ -110,6 +110,7 @@ def test_audit_explains_an_artifact_and_flags_a_tampered_input(tiny_run, tmp_pat
     workdir, _ = tiny_run
     copy = tmp_path / "copy"
     shutil.copytree(workdir / "results", copy / "results")
+    shutil.copytree(workdir / "resources" / "raw", copy / "resources/raw")
     shutil.copytree(
         workdir / "resources" / "models" / "smollm2-135m-instruct",
         copy / "resources/models/smollm2-135m-instruct",

@@ -63,12 +63,19 @@ def git_commit(directory: str | Path) -> str:
 
 
 def _model_of(inputs: list[str]) -> dict | None:
+    """The model behind a job: from its model.json input, or inherited from its inputs' records."""
     for path in inputs:
         if Path(path).name == "model.json":
             entry = json.loads(Path(path).read_text())
             return {
                 key: entry.get(key) for key in ("name", "source", "id", "revision", "gguf_sha256", "weights_sha256")
             }
+    for path in inputs:
+        record_file = record_path(path)
+        if record_file.is_file():
+            model = json.loads(record_file.read_text()).get("model")
+            if model:
+                return model
     return None
 
 
