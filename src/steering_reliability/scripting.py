@@ -32,8 +32,8 @@ def script_context(snakemake) -> Iterator[logging.Logger]:
             stream.close()
 
 
-def provenance(snakemake, **extra: object) -> dict[str, object]:
-    """Metadata recorded in every tensor artifact."""
+def tensor_metadata(snakemake, **extra: object) -> dict[str, object]:
+    """Metadata stored inside every safetensors artifact (the full record is its .prov.json)."""
     return {
         "rule": snakemake.rule,
         "wildcards": dict(snakemake.wildcards.items()),

@@ -8,7 +8,6 @@ from tqdm import tqdm
 
 from steering_reliability.engine import Steering, SteeringEngine
 from steering_reliability.prompts import EncodedItem
-from steering_reliability.steerability import item_slopes
 from steering_reliability.vectors import caa_vector
 
 
@@ -34,9 +33,3 @@ def layer_sweep(
                     {"layer": layer, "item_id": item.item_id, "multiplier": float(multiplier), "logit_diff": difference}
                 )
     return pd.DataFrame(rows)
-
-
-def sweep_steerability(propensities: pd.DataFrame) -> pd.DataFrame:
-    """Mean per-item slope per layer."""
-    slopes = item_slopes(propensities, ["layer", "item_id"])
-    return slopes.groupby("layer", as_index=False)["slope"].mean().rename(columns={"slope": "mean_steerability"})

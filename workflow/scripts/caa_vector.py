@@ -1,4 +1,4 @@
-from steering_reliability.scripting import provenance, script_context
+from steering_reliability.scripting import script_context, tensor_metadata
 from steering_reliability.tensors import load_tensors, save_tensors
 from steering_reliability.vectors import caa_vector
 
@@ -16,7 +16,7 @@ with script_context(snakemake) as log:
     save_tensors(
         snakemake.output[0],
         {"vector": vector},
-        provenance(
+        tensor_metadata(
             snakemake,
             layer=layer,
             num_items=activations["positive"].shape[0],

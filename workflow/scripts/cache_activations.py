@@ -1,6 +1,6 @@
 from steering_reliability.activations import letter_activations
 from steering_reliability.model_jobs import engine_and_items
-from steering_reliability.scripting import provenance, script_context
+from steering_reliability.scripting import script_context, tensor_metadata
 from steering_reliability.tensors import save_tensors
 
 with script_context(snakemake) as log:
@@ -9,5 +9,7 @@ with script_context(snakemake) as log:
     save_tensors(
         snakemake.output[0],
         tensors,
-        provenance(snakemake, split="train", num_layers=engine.num_layers, item_ids=[item.item_id for item in items]),
+        tensor_metadata(
+            snakemake, split="train", num_layers=engine.num_layers, item_ids=[item.item_id for item in items]
+        ),
     )
