@@ -81,13 +81,11 @@ class SteeringEngine:
         from this cache. Returns the number of shared tokens.
         """
         prefixes = [item.prompt_ids[:-1] for item in items]
+        # stop one token short of the shortest prefix: every item keeps a token of its own to compute
+        limit = min((len(ids) for ids in prefixes), default=1) - 1
         shared = 0
-        if prefixes:
-            shortest = min(len(ids) for ids in prefixes)
-            while shared < shortest and all(ids[shared] == prefixes[0][shared] for ids in prefixes):
-                shared += 1
-        # keep at least one token of each item's own prefix to compute
-        shared = min(shared, max(0, min((len(ids) for ids in prefixes), default=0) - 1))
+        while shared < limit and all(ids[shared] == prefixes[0][shared] for ids in prefixes):
+            shared += 1
         if shared == 0:
             self._shared = None
             return 0
@@ -102,7 +100,7 @@ class SteeringEngine:
         prefix_ids = item.prompt_ids[:-1]
         cache = DynamicCache(config=self.model.config)
         start = 0
-        shared = getattr(self, "_shared", None)
+        shared = self._shared
         if shared is not None and prefix_ids[: len(shared[0])] == shared[0] and len(prefix_ids) > len(shared[0]):
             for index, (keys, values) in enumerate(shared[1]):
                 cache.update(keys, values, index)  # copies: the shared tensors stay as they are

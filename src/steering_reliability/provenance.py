@@ -116,34 +116,47 @@ class AuditFinding:
         return text
 
 
-def audit(artifact: str | Path, root: str | Path = ".", _seen: dict | None = None) -> AuditFinding:
-    """Check ``artifact`` against its record, and each input against the recorded sha256, recursively."""
-    seen = {} if _seen is None else _seen
-    artifact = str(artifact)
-    if artifact in seen:
-        return seen[artifact]
-    path = Path(root) / artifact
-    record_file = record_path(path)
-    finding = AuditFinding(artifact, None)
-    seen[artifact] = finding
-    if not path.is_file():
-        finding.problems.append("missing")
+def audit(artifact: str | Path, root: str | Path = ".") -> AuditFinding:
+    """Check ``artifact`` against its record, and each input against the recorded sha256, recursively.
+
+    Every file is hashed once, however many artifacts of the chain used it.
+    """
+    hashes: dict[str, str] = {}
+
+    def sha(path: Path) -> str:
+        if str(path) not in hashes:
+            hashes[str(path)] = sha256_of(path)
+        return hashes[str(path)]
+
+    seen: dict[str, AuditFinding] = {}
+
+    def visit(name: str) -> AuditFinding:
+        if name in seen:
+            return seen[name]
+        path = Path(root) / name
+        finding = seen[name] = AuditFinding(name, None)
+        if not path.is_file():
+            finding.problems.append("missing")
+            return finding
+        record_file = record_path(path)
+        if not record_file.is_file():
+            return finding  # a source file (raw data, prepared model): checked against its consumers' records
+        record = json.loads(record_file.read_text())
+        finding.rule = record["rule"]
+        if sha(path) != record["sha256"]:
+            finding.problems.append(
+                f"sha256 differs from its record ({record['sha256'][:12]}...): modified after it was made"
+            )
+        for input_name, expected in record["inputs"].items():
+            child = visit(input_name)
+            input_path = Path(root) / input_name
+            mismatch = f"sha256 differs from what {name} was made from"
+            if input_path.is_file() and sha(input_path) != expected and mismatch not in child.problems:
+                child.problems.append(mismatch)
+            finding.inputs.append(child)
         return finding
-    if not record_file.is_file():
-        return finding  # a source file (raw data, prepared model): checked by its consumers' records
-    record = json.loads(record_file.read_text())
-    finding.rule = record["rule"]
-    if sha256_of(path) != record["sha256"]:
-        finding.problems.append(
-            f"sha256 differs from its record ({record['sha256'][:12]}...): modified after it was made"
-        )
-    for input_path, expected in record["inputs"].items():
-        child = audit(input_path, root, seen)
-        actual_path = Path(root) / input_path
-        if actual_path.is_file() and sha256_of(actual_path) != expected:
-            child.problems.append(f"sha256 differs from what {artifact} was made from")
-        finding.inputs.append(child)
-    return finding
+
+    return visit(str(artifact))
 
 
 def describe(artifact: str | Path, root: str | Path = ".") -> list[str]:
