@@ -14,8 +14,11 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/vectors.smk"
 include: "workflow/rules/steering.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/ood.smk"
 include: "workflow/rules/bias.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/summary.smk"
 include: "workflow/rules/provenance.smk"
 
 

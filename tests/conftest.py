@@ -52,11 +52,17 @@ def load_real_items(datasets_dir: Path, name: str):
     return load_items(name, datasets_dir / dataset_kind_and_path(name)[1])
 
 
-def tiny_config() -> dict:
-    """tests/config/tiny.yaml with absolute paths, so it runs from any working directory."""
+def tiny_config(full_study: bool = True) -> dict:
+    """tests/config/tiny.yaml with absolute paths, so it runs from any working directory.
+
+    ``full_study=False`` keeps only the in-distribution study of the embedded model (for
+    the tests that run the workflow several times).
+    """
     config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
     config["data"]["mirror"] = str(SHARED_DATASETS)
     config["compute"]["wheel_dir"] = str(RESOURCES / "wheels")
+    if not full_study:
+        del config["ood"], config["sweep"], config["models"]["smollm2-local"]
     return config
 
 

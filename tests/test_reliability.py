@@ -15,9 +15,9 @@ from steering_reliability.config import ConfigError, check_config
 from steering_reliability.items import DatasetFormatError, load_items
 from steering_reliability.sources import ChecksumError, fetch_raw_file, sha256_of
 
-from conftest import REPO, prepare_workdir, run_workflow, workflow_command
+from conftest import REPO, SHARED_DATASETS, prepare_workdir, run_workflow, tiny_config, workflow_command
 
-TINY = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
+TINY = tiny_config(full_study=False)
 
 
 def _config(**changes):
@@ -52,6 +52,15 @@ def _config(**changes):
         (
             {"models__smollm2-135m-instruct__id": "smollm3"},
             r"models\.smollm2-135m-instruct\.id: unknown embedded model 'smollm3'",
+        ),
+        ({"ood": {"datasets": ["truthfulqa"]}}, r"ood\.datasets\[0\]: 'truthfulqa' is not one of data\.datasets"),
+        (
+            {"sweep": {"datasets": ["sycophancy_test"], "multipliers": [-1.0, 0.0, 1.0]}},
+            r"sweep\.multipliers: the layer sweep uses multipliers without 0",
+        ),
+        (
+            {"models__smollm2-135m-instruct__layer": "auto"},
+            r"models\.smollm2-135m-instruct\.layer: 'auto' needs the layer sweep",
         ),
     ],
 )
@@ -167,13 +176,15 @@ def test_checksum_mismatch_and_missing_mirror_file(tmp_path, datasets_dir):
 # --- interruption and determinism -------------------------------------------------
 
 FINAL_TABLES = ("tables/steerability.csv", "tables/items.parquet", "tables/bias.csv")
+OOD_TABLES = ("tables/ood_items.parquet", "tables/relative_steerability.csv", "tables/layer_sweep.csv")
 
 
-def _table_bytes(workdir: Path) -> dict[str, bytes]:
+def _table_bytes(workdir: Path, names=FINAL_TABLES) -> dict[str, bytes]:
     results = workdir / "results" / "smollm2-135m-instruct"
-    tables = {name: (results / name).read_bytes() for name in FINAL_TABLES}
-    for path in sorted(results.glob("steering/*/*/*/*.parquet")):
-        tables[str(path.relative_to(results))] = path.read_bytes()
+    tables = {name: (results / name).read_bytes() for name in names}
+    if names == FINAL_TABLES:
+        for path in sorted(results.glob("steering/*/*/*/*.parquet")):
+            tables[str(path.relative_to(results))] = path.read_bytes()
     return tables
 
 
@@ -198,8 +209,9 @@ def _kill_when(workdir: Path, pattern: str, count: int, *extra: str) -> bool:
 
 
 def test_killed_runs_resume_to_identical_tables(tiny_run, tmp_path):
-    clean_workdir, config = tiny_run
-    workdir = prepare_workdir(tmp_path / "interrupted", config)
+    clean_workdir, _ = tiny_run
+    # the in-distribution study alone: its tables must equal those of the full tiny run
+    workdir = prepare_workdir(tmp_path / "interrupted", tiny_config(full_study=False))
     # kill point 1: after the first activation cache is written, the others still running or pending
     assert _kill_when(workdir, "smollm2-135m-instruct/activations/*/*.safetensors", 1)
     # no partial tensor is left looking complete: every cache present loads
@@ -221,6 +233,7 @@ def test_two_clean_runs_give_identical_tables(tiny_run, tmp_path):
     workdir = prepare_workdir(tmp_path / "again", config)
     run_workflow(workdir)
     assert _table_bytes(workdir) == _table_bytes(clean_workdir)
+    assert _table_bytes(workdir, OOD_TABLES) == _table_bytes(clean_workdir, OOD_TABLES)
 
 
 def test_no_pickle_no_eval_and_no_remote_code_by_default():
@@ -261,3 +274,16 @@ def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path, small_model_jso
         load_model(model_json)
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "no-such-model.json")
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "config.yaml"])
+def test_shipped_configs_dry_run(tmp_path, name):
+    config = yaml.safe_load((REPO / "config" / name).read_text())
+    config["data"]["mirror"] = str(SHARED_DATASETS)
+    completed = _dry_run(tmp_path, config)
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
+    output = completed.stdout
+    for model in config["models"]:
+        assert f"resources/models/{model}/model.json" in output
+    for target in ("results/summary.md", "results/comparison/fig7_cross_model.png", "fig5_id_vs_ood.png"):
+        assert target in output

@@ -13,17 +13,94 @@ def results(tiny_run):
     return workdir / "results" / "smollm2-135m-instruct", config
 
 
+FIGURES = (
+    "fig1_steerability_distribution",
+    "fig2_anti_steerable_fraction",
+    "fig3_variance_explained",
+    "fig4_propensity_curves",
+    "fig5_id_vs_ood",
+    "fig6_relative_steerability",
+    "figA1_layer_sweep",
+    "figA2_multiplier_range",
+)
+
+
 def test_figures_are_written(results):
+    results, config = results
+    for model in config["models"]:
+        for figure in FIGURES:
+            for extension in ("png", "svg"):
+                path = results.parent / model / "figures" / f"{figure}.{extension}"
+                assert path.stat().st_size > 1000, path
+    assert (results.parent / "comparison/fig7_cross_model.png").stat().st_size > 1000
+
+
+def test_layer_auto_uses_the_sweep_best_layer_downstream(results):
+    import json
+
+    from steering_reliability.layers import pick_layer
+    from steering_reliability.tensors import load_tensors
+
     results, _ = results
-    for figure in (
-        "fig1_steerability_distribution",
-        "fig2_anti_steerable_fraction",
-        "fig3_variance_explained",
-        "fig4_propensity_curves",
+    auto = results.parent / "smollm2-local"
+    record = json.loads((auto / "layer.json").read_text())
+    sweep = pd.read_csv(auto / "tables/layer_sweep.csv")
+    assert sorted(sweep["layer"].unique()) == list(range(30))
+    assert record == {**record, "source": "sweep", "layer": pick_layer(sweep)}
+    for path in (
+        auto / "vectors/anti-LGBTQ-rights/baseline.safetensors",
+        auto / "ood/sycophancy_test/vectors.safetensors",
     ):
-        for extension in ("png", "svg"):
-            path = results / "figures" / f"{figure}.{extension}"
-            assert path.stat().st_size > 1000, path
+        assert int(load_tensors(path)[1]["layer"]) == record["layer"]
+    fixed = json.loads((results / "layer.json").read_text())
+    assert fixed == {"layer": 10, "source": "config"}
+
+
+def test_ood_tables_hold_six_vectors_on_five_variants(results):
+    from steering_reliability.tensors import load_tensors
+    from steering_reliability.variants import VARIANTS, VECTORS
+
+    results, config = results
+    per_split = config["data"]["max_items"] // 2
+    vectors = load_tensors(results / "ood/anti-LGBTQ-rights/vectors.safetensors")[0]
+    assert sorted(vectors) == sorted(VECTORS)
+    for name in VARIANTS:
+        assert float(vectors[name].norm()) == pytest.approx(float(vectors["baseline"].norm()), rel=1e-5)
+    items = pd.read_parquet(results / "tables/ood_items.parquet")
+    assert len(items) == 3 * len(VARIANTS) * len(VECTORS) * per_split
+    # the ID setting of the OOD study is the ID study's computation
+    id_items = pd.read_parquet(results / "tables/items.parquet")
+    same = items[(items["vector"] == "baseline") & (items["variant"] == "baseline")]
+    merged = same.merge(id_items, on=["dataset", "item_id"], suffixes=("_ood", "_id"))
+    assert len(merged) == len(id_items)
+    assert merged["slope_ood"].to_numpy() == pytest.approx(merged["slope_id"].to_numpy(), abs=1e-4)
+    # the unsteered propensity does not depend on the vector
+    propensities = pd.read_parquet(results / "ood/sycophancy_test/PT_neg/propensities.parquet")
+    unsteered = propensities[propensities["multiplier"] == 0].groupby("item_id")["logit_diff"].nunique()
+    assert (unsteered == 1).all()
+    relative = pd.read_csv(results / "tables/relative_steerability.csv")
+    assert len(relative) == 3 * len(VARIANTS) ** 2
+    assert (relative["kept"] == (relative["self_steerability"].abs() > 0.25)).all()
+
+
+def test_summary_lists_every_quantity_with_the_paper_value(results):
+    results, config = results
+    summary = pd.read_csv(results.parent / "summary.csv")
+    for model in config["models"]:
+        quantities = set(summary.loc[summary["model"] == model, "quantity"])
+        assert {
+            "mean_steerability",
+            "median_steerability",
+            "variance_steerability",
+            "anti_steerable_fraction",
+            "share_ab",
+            "share_yes_no",
+            "spearman_id_vs_ood",
+            "relative_steerability_vs_gap_rho",
+        } <= quantities
+    cross = summary[summary["quantity"].str.startswith("cross_model_rho")]
+    assert set(cross["quantity"]) == {"cross_model_rho_ID", "cross_model_rho_OOD"}
+    assert "0.891" in (results.parent / "summary.md").read_text()
 
 
 def test_tables_hold_every_item_and_multiplier(results):
@@ -80,6 +157,11 @@ def test_html_report_holds_every_figure_with_its_caption(tiny_run):
         ("fig2_anti_steerable_fraction", "Figure 2: anti-steerable fraction"),
         ("fig3_variance_explained", "Figure 3: variance of steerability explained"),
         ("fig4_propensity_curves", "Figure 4: propensity curves"),
+        ("fig5_id_vs_ood", "Figure 5: in-distribution vs out-of-distribution"),
+        ("fig6_relative_steerability", "Figure 6: relative steerability"),
+        ("fig7_cross_model", "Figure 7: steerability across models"),
+        ("figA1_layer_sweep", "Appendix figure A1: layer sweep"),
+        ("figA2_multiplier_range", "Appendix figure A2: effect of the multiplier range"),
     ):
         assert figure in html and caption in html, figure
 
@@ -99,7 +181,10 @@ def test_every_artifact_has_provenance_and_a_manifest_entry(results):
     assert vector["model"]["weights_sha256"]["model.safetensors"]
     assert vector["packages"]["torch"].startswith("2.13.0")
     assert len(vector["config_hash"]) == 16 and vector["workflow_commit"]
-    assert set(vector["inputs"]) == {"results/smollm2-135m-instruct/activations/anti-LGBTQ-rights/baseline.safetensors"}
+    assert set(vector["inputs"]) == {
+        "results/smollm2-135m-instruct/activations/anti-LGBTQ-rights/baseline.safetensors",
+        "results/smollm2-135m-instruct/layer.json",
+    }
 
 
 def test_audit_explains_an_artifact_and_flags_a_tampered_input(tiny_run, tmp_path):

@@ -43,7 +43,17 @@ def check_config(config: dict) -> None:
     example = config.get("figures", {}).get("example_dataset")
     if example is not None and example not in config["data"]["datasets"]:
         raise ConfigError(f"figures.example_dataset: {example!r} is not one of data.datasets")
+    for section in ("ood", "sweep"):
+        names = config.get(section, {}).get("datasets", [])
+        for index, name in enumerate([] if names == "all" else names):
+            if name not in config["data"]["datasets"]:
+                raise ConfigError(f"{section}.datasets[{index}]: {name!r} is not one of data.datasets")
+    sweep = config.get("sweep", {})
+    if sweep.get("datasets") and 0 in sweep.get("multipliers", []):
+        raise ConfigError("sweep.multipliers: the layer sweep uses multipliers without 0 (STUDY.md)")
     for name, entry in config["models"].items():
+        if entry["layer"] == "auto" and not sweep.get("datasets"):
+            raise ConfigError(f"models.{name}.layer: 'auto' needs the layer sweep: set sweep.datasets")
         key = f"models.{name}"
         if entry["source"] == "embedded":
             if entry["id"] not in EMBEDDED_MODELS:
@@ -51,7 +61,7 @@ def check_config(config: dict) -> None:
                     f"{key}.id: unknown embedded model {entry['id']!r}; known: {', '.join(sorted(EMBEDDED_MODELS))}"
                 )
             layers = EMBEDDED_LAYERS[entry["id"]]
-            if not 0 <= entry["layer"] < layers:
+            if entry["layer"] != "auto" and not 0 <= entry["layer"] < layers:
                 raise ConfigError(
                     f"{key}.layer: {entry['layer']} is out of range: {entry['id']} has layers 0..{layers - 1}"
                 )

@@ -49,3 +49,29 @@ def summarise(slopes: pd.Series) -> dict[str, float]:
         "variance_steerability": float(values.var(ddof=1)) if values.size > 1 else np.nan,
         "anti_steerable_fraction": float((values <= 0).mean()),
     }
+
+
+def multiplier_range_steerability(propensities: pd.DataFrame) -> pd.DataFrame:
+    """Dataset steerability when only multipliers with |lambda| <= r are used, for every r.
+
+    ``propensities`` has columns dataset, item_id, multiplier, logit_diff. One row per
+    (dataset, r) with the mean per-item slope and the anti-steerable fraction.
+    """
+    ranges = sorted({abs(m) for m in propensities["multiplier"] if m != 0})
+    rows = []
+    for limit in ranges:
+        subset = propensities[propensities["multiplier"].abs() <= limit]
+        if subset["multiplier"].nunique() < 2:
+            continue
+        slopes = item_slopes(subset, ["dataset", "item_id"])
+        for dataset, frame in slopes.groupby("dataset", sort=False):
+            summary = summarise(frame["slope"])
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "max_multiplier": limit,
+                    "mean_steerability": summary["mean_steerability"],
+                    "anti_steerable_fraction": summary["anti_steerable_fraction"],
+                }
+            )
+    return pd.DataFrame(rows)

@@ -7,6 +7,9 @@ import torch
 from tqdm import tqdm
 
 from steering_reliability.engine import Steering, SteeringEngine
+
+# The workflow scripts of the model rules import the layer helpers from here.
+from steering_reliability.layers import read_layer, sweep_rows  # noqa: F401
 from steering_reliability.prompts import EncodedItem
 from steering_reliability.vectors import caa_vector
 

@@ -1,10 +1,12 @@
-# Residual stream at the answer-letter token, every layer, for every training item.
+# Residual stream at the answer-letter token, every layer, for every training item,
+# under each prompt variant (baseline for the ID study; SYS_*/PT_* for the OOD study).
 
 
 rule cache_activations:
     input:
         dataset="results/datasets/{dataset}.parquet",
         model="resources/models/{model}/model.json",
+        personas=variant_personas,
     output:
         "results/{model}/activations/{dataset}/{variant}.safetensors",
     log:

@@ -78,3 +78,81 @@ rule figure_propensity_curves:
         dataset=EXAMPLE_DATASET,
     script:
         "../scripts/figure.py"
+
+
+rule figure_id_vs_ood:
+    input:
+        table="results/{model}/tables/id_vs_ood.csv",
+        spearman="results/{model}/tables/ood_spearman.csv",
+    output:
+        png=report(
+            "results/{model}/figures/fig5_id_vs_ood.png",
+            caption="../report/fig5_id_vs_ood.rst",
+            category="Out of distribution",
+            subcategory="{model}",
+        ),
+        svg="results/{model}/figures/fig5_id_vs_ood.svg",
+    log:
+        "logs/{model}/figures/fig5.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_relative_steerability:
+    input:
+        "results/{model}/tables/relative_steerability.csv",
+    output:
+        png=report(
+            "results/{model}/figures/fig6_relative_steerability.png",
+            caption="../report/fig6_relative_steerability.rst",
+            category="Out of distribution",
+            subcategory="{model}",
+        ),
+        svg="results/{model}/figures/fig6_relative_steerability.svg",
+    log:
+        "logs/{model}/figures/fig6.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_layer_sweep:
+    input:
+        sweep="results/{model}/tables/layer_sweep.csv",
+        layer="results/{model}/layer.json",
+    output:
+        png=report(
+            "results/{model}/figures/figA1_layer_sweep.png",
+            caption="../report/figA1_layer_sweep.rst",
+            category="Appendix",
+            subcategory="{model}",
+        ),
+        svg="results/{model}/figures/figA1_layer_sweep.svg",
+    log:
+        "logs/{model}/figures/figA1.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_multiplier_range:
+    input:
+        "results/{model}/tables/multiplier_range.csv",
+    output:
+        png=report(
+            "results/{model}/figures/figA2_multiplier_range.png",
+            caption="../report/figA2_multiplier_range.rst",
+            category="Appendix",
+            subcategory="{model}",
+        ),
+        svg="results/{model}/figures/figA2_multiplier_range.svg",
+    log:
+        "logs/{model}/figures/figA2.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"

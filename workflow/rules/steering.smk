@@ -7,6 +7,8 @@ rule evaluate_steering:
         dataset="results/datasets/{dataset}.parquet",
         model="resources/models/{model}/model.json",
         vector="results/{model}/vectors/{dataset}/{vector}.safetensors",
+        layer=layer_file,
+        personas=variant_personas,
     output:
         propensities="results/{model}/steering/{dataset}/{vector}/{variant}/propensities.parquet",
         slopes="results/{model}/steering/{dataset}/{vector}/{variant}/items.parquet",
@@ -19,7 +21,6 @@ rule evaluate_steering:
         mem_mb=8000,
     params:
         prompt=prompt_params,
-        layer=model_layer,
         multipliers=config["steering"]["multipliers"],
         token_budget=config["compute"].get("token_budget", 8192),
     script:

@@ -1,16 +1,15 @@
-# CAA steering vectors: mean (positive - negative) activation at the configured layer.
+# CAA steering vectors: mean (positive - negative) activation at the model's layer.
 
 
 rule caa_vector:
     input:
-        "results/{model}/activations/{dataset}/{vector}.safetensors",
+        activations="results/{model}/activations/{dataset}/{vector}.safetensors",
+        layer=layer_file,
     output:
         "results/{model}/vectors/{dataset}/{vector}.safetensors",
     log:
         "logs/{model}/vectors/{dataset}/{vector}.log",
     conda:
         "../../envs/model.yaml"
-    params:
-        layer=model_layer,
     script:
         "../scripts/caa_vector.py"

@@ -1,10 +1,11 @@
 from steering_reliability.scripting import script_context, tensor_metadata
+from steering_reliability.sweep import read_layer
 from steering_reliability.tensors import load_tensors, save_tensors
 from steering_reliability.vectors import caa_vector
 
 with script_context(snakemake) as log:
-    activations, metadata = load_tensors(snakemake.input[0])
-    layer = snakemake.params.layer
+    activations, metadata = load_tensors(snakemake.input.activations)
+    layer = read_layer(snakemake.input.layer)
     num_layers = activations["positive"].shape[1]
     if not 0 <= layer < num_layers:
         raise ValueError(
@@ -20,6 +21,6 @@ with script_context(snakemake) as log:
             snakemake,
             layer=layer,
             num_items=activations["positive"].shape[0],
-            activations=snakemake.input[0],
+            activations=snakemake.input.activations,
         ),
     )

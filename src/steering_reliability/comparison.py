@@ -1,0 +1,53 @@
+"""Cross-model comparison: Spearman rank correlation of per-dataset steerability between models.
+
+ID steerability is each model's mean per-item slope on the baseline prompts (tables/
+steerability.csv); OOD steerability is the paper's cross-model shift, the SYS_pos vector
+on the PT_neg test prompts (tables/id_vs_ood.csv), as in repepo's figure.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+
+from steering_reliability.ood import shift_name, spearman
+
+OOD_SHIFT = shift_name("SYS_pos", "PT_neg")
+
+
+def long_table(per_model: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
+    """Stack (dataset, ``column``) of every model into (dataset, model, steerability)."""
+    return pd.concat(
+        [
+            frame[["dataset", column]].rename(columns={column: "steerability"}).assign(model=model)
+            for model, frame in per_model.items()
+        ],
+        ignore_index=True,
+    )
+
+
+def cross_model_spearman(id_table: pd.DataFrame, ood_table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model pair, setting) with Spearman rho over the datasets both models have."""
+    rows = []
+    models = list(dict.fromkeys(id_table["model"]))
+    for model_a, model_b in itertools.combinations(models, 2):
+        for setting, table in (("ID", id_table), ("OOD", ood_table)):
+            wide = table.pivot(index="dataset", columns="model", values="steerability")
+            wide = wide.dropna(subset=[m for m in (model_a, model_b) if m in wide])
+            if model_a in wide and model_b in wide:
+                rho, p = spearman(wide[model_a], wide[model_b])
+                n = len(wide)
+            else:
+                rho, p, n = float("nan"), float("nan"), 0
+            rows.append(
+                {
+                    "model_a": model_a,
+                    "model_b": model_b,
+                    "setting": setting,
+                    "spearman_rho": rho,
+                    "p_value": p,
+                    "n_datasets": n,
+                }
+            )
+    return pd.DataFrame(rows)
