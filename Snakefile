@@ -25,6 +25,13 @@ include: "workflow/rules/provenance.smk"
 report: "workflow/report/workflow.rst"
 
 
+# On a cluster these run on the submitting host: they download (raw data, model weights),
+# and compute nodes often have no internet.
+localrules:
+    fetch_raw_file,
+    prepare_model,
+
+
 rule all:
     input:
         final_targets(),

@@ -15,7 +15,7 @@ rule cache_activations:
         "../../envs/model.yaml"
     threads: config["compute"].get("threads_per_job", 1)
     resources:
-        mem_mb=8000,
+        **MODEL_JOB,
     params:
         prompt=prompt_params,
         token_budget=config["compute"].get("token_budget", 8192),

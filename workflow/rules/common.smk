@@ -20,6 +20,29 @@ MODELS = list(config["models"])
 OOD_DATASETS = resolve_datasets(config.get("ood", {}).get("datasets", []))
 SWEEP_DATASETS = resolve_datasets(config.get("sweep", {}).get("datasets", []))
 PERSONAS = f"resources/raw/{PERSONA_PROMPTS}"
+
+
+# What the jobs that run the model ask a cluster scheduler for (compute.model_job; the cluster
+# profiles turn the GPU on). A `--config` override arrives as a string, hence the int().
+def model_job_resources():
+    entry = {
+        "gpu": 0,
+        "mem_mb": 8000,
+        "runtime": 120,
+        **config["compute"].get("model_job", {}),
+    }
+    resources = {
+        key: int(value) if str(value).isdigit() else value
+        for key, value in entry.items()
+    }
+    if not resources["gpu"]:
+        # no gpu key at all: the Kubernetes executor treats any gpu key as a GPU request
+        del resources["gpu"]
+        resources.pop("gpu_manufacturer", None)
+    return resources
+
+
+MODEL_JOB = model_job_resources()
 # Per-model figures (final targets); figure 7 compares models and exists with two or more.
 FIGURES = [
     "fig1_steerability_distribution",

@@ -18,7 +18,7 @@ rule evaluate_steering:
         "../../envs/model.yaml"
     threads: config["compute"].get("threads_per_job", 1)
     resources:
-        mem_mb=8000,
+        **MODEL_JOB,
     params:
         prompt=prompt_params,
         multipliers=config["steering"]["multipliers"],
