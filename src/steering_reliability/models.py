@@ -93,10 +93,14 @@ def load_model(
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))
     record = json.loads(Path(model_json).read_text())
-    path = record["path"]
+    path, revision = record["path"], None
+    if record.get("source") == "huggingface" and not Path(path).is_dir():
+        # A host without the preparing host's cache (a Kubernetes pod): the same pinned revision from the hub.
+        path, revision = record["id"], record.get("revision")
+    options = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, **options)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], **options)
     except Exception as error:  # missing, truncated or corrupt files surface as many error types
         raise RuntimeError(
             f"{model_json}: cannot load the model at {path}: {type(error).__name__}: {error}. "
