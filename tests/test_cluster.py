@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
@@ -32,16 +31,8 @@ def slurm_run(tmp_path_factory, small_model_json):
     config["data"]["datasets"] = ["corrigible-neutral-HHH"]
     workdir = prepare_workdir(tmp_path_factory.mktemp("slurm") / "run", config)
     env = dict(os.environ, PATH=f"{STUBS}{os.pathsep}{os.environ['PATH']}", SLURM_STUB_DIR=str(workdir / "stub"))
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
+    command = workflow_command(
+        workdir,
         "--profile",
         str(REPO / "profiles" / "slurm"),
         "--slurm-no-account",
@@ -49,7 +40,7 @@ def slurm_run(tmp_path_factory, small_model_json):
         "1",
         "--jobs",
         "2",
-    ]
+    )
     completed = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
     ledger = workdir / "stub" / "jobs.jsonl"
     jobs = [json.loads(line) for line in ledger.read_text().splitlines()] if ledger.exists() else []
