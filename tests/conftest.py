@@ -1,8 +1,11 @@
-"""Shared fixtures: the real mirrored datasets and the real embedded SmolLM2-135M model."""
+"""Shared fixtures: the trimmed real raw files (tests/data/mirror) and the real embedded SmolLM2-135M model.
+
+Nothing here reads ../shared: the tests run on a fresh clone.
+"""
 
 from __future__ import annotations
 
-import os
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +14,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = Path(os.environ.get("STEERING_DATASETS", REPO.parent / "shared" / "datasets"))
+TEST_MIRROR = REPO / "tests" / "data" / "mirror"
+TEST_CHECKSUMS = TEST_MIRROR / "MANIFEST.sha256"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 RESOURCES = REPO / "resources"
 SMALL_MODEL = "smollm2-135m-instruct"
 SMALL_MODEL_LAYER = 10
@@ -19,21 +24,38 @@ SMALL_MODEL_LAYER = 10
 
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
-    if not SHARED_DATASETS.is_dir():
-        pytest.fail(f"the mirrored datasets are missing: {SHARED_DATASETS} (set STEERING_DATASETS)")
-    return SHARED_DATASETS
+    return TEST_MIRROR
+
+
+def with_defaults(config: dict) -> dict:
+    """``config`` validated against the workflow's schema, which fills in the defaults (as the Snakefile does)."""
+    from snakemake.utils import validate
+
+    config = copy.deepcopy(config)
+    validate(config, str(SCHEMA))
+    return config
 
 
 @pytest.fixture(scope="session")
 def small_model_json() -> Path:
-    """The embedded SmolLM2-135M, prepared once into resources/ (as the workflow does)."""
-    from steering_reliability.models import ModelSpec, prepare_model
-
+    """The embedded SmolLM2-135M, prepared once into the repository's resources/ by the workflow's own
+    prepare_model rule (so that its model.json has a provenance record, as in a real run)."""
     model_json = RESOURCES / "models" / SMALL_MODEL / "model.json"
-    if not model_json.exists():
-        spec = ModelSpec(name=SMALL_MODEL, source="embedded", id=SMALL_MODEL)
-        prepare_model(spec, model_json.parent, RESOURCES / "wheels")
+    if not (model_json.exists() and (model_json.parent / "model.json.prov.json").exists()):
+        target = str(model_json.relative_to(REPO))
+        command = [sys.executable, "-m", "snakemake", "--directory", str(REPO), "--cores", "1", target]
+        completed = subprocess.run([*command, "--forcerun", "prepare_model"], capture_output=True, text=True)
+        assert completed.returncode == 0, completed.stderr[-3000:]
     return model_json
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """In-process model tests run on one thread: on this kind of 2-vCPU machine two torch threads in
+    one process are about 2.5x slower than one (and the workflow's jobs use threads_per_job = 1 too)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +81,8 @@ def tiny_config(full_study: bool = True) -> dict:
     the tests that run the workflow several times).
     """
     config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
-    config["data"]["mirror"] = str(SHARED_DATASETS)
-    config["compute"]["wheel_dir"] = str(RESOURCES / "wheels")
+    config["data"].update(mirror=str(TEST_MIRROR), checksums=str(TEST_CHECKSUMS))
+    config["compute"] = {"wheel_dir": str(RESOURCES / "wheels")}
     if not full_study:
         del config["ood"], config["sweep"], config["models"]["smollm2-local"]
     return config
@@ -86,8 +108,12 @@ def workflow_command(workdir: Path, *extra: str) -> list[str]:
 def prepare_workdir(workdir: Path, config: dict) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    # reuse the model the session fixture prepared instead of converting it again
-    (workdir / "resources").symlink_to(RESOURCES)
+    # reuse the models the session fixture prepared (and their wheels) instead of converting them again;
+    # the raw files are the test mirror's, fetched into the working directory
+    (workdir / "resources").mkdir()
+    for folder in ("models", "wheels"):
+        (RESOURCES / folder).mkdir(parents=True, exist_ok=True)
+        (workdir / "resources" / folder).symlink_to(RESOURCES / folder)
     return workdir
 
 
@@ -97,9 +123,23 @@ def run_workflow(workdir: Path, *extra: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, small_model_json) -> tuple[Path, dict]:
-    """One clean run of the tiny workflow: (its working directory, its config)."""
+def upstream():
+    """A local stand-in for GitHub's raw-file host, serving the test mirror in the upstream layout."""
+    from upstream_server import UpstreamServer
+
+    with UpstreamServer(TEST_MIRROR) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, small_model_json, upstream) -> tuple[Path, dict]:
+    """One clean run of the tiny workflow: (its working directory, its config).
+
+    Its raw files are downloaded (data.mirror null) from the local upstream stand-in, through
+    the same code a real user's run uses against GitHub.
+    """
     config = tiny_config()
+    config["data"].update(mirror=None, download_url=upstream.url)
     workdir = prepare_workdir(tmp_path_factory.mktemp("tiny") / "run", config)
     run_workflow(workdir)
     return workdir, config

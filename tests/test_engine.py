@@ -18,21 +18,22 @@ MULTIPLIERS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]
 
 
 @pytest.fixture(scope="module")
-def engine(small_model):
-    return SteeringEngine(small_model[0], token_budget=500)  # a few rows per batch: exercises chunking
-
-
-@pytest.fixture(scope="module")
 def real_items(small_model, datasets_dir):
     tokenizer = small_model[1]
-    items = (
-        load_real_items(datasets_dir, "corrigible-neutral-HHH")[:2]
-        + load_real_items(datasets_dir, "anti-LGBTQ-rights")[:2]
-    )
+
+    def shortest(name, count):  # short prompts keep the full-forward references cheap
+        return sorted(load_real_items(datasets_dir, name), key=lambda item: len(item.question))[:count]
+
+    items = shortest("corrigible-neutral-HHH", 2) + shortest("anti-LGBTQ-rights", 3)
     return [
         encode_item(tokenizer, i.item_id, render_prompt(tokenizer, i.question), i.positive_answer, i.negative_answer)
         for i in items
     ]
+
+
+@pytest.fixture(scope="module")
+def vector(small_model):
+    return torch.randn(small_model[0].config.hidden_size, generator=torch.Generator().manual_seed(1)) * 3
 
 
 def test_answer_letter_is_found_by_comparison(small_model, real_items):
@@ -44,64 +45,151 @@ def test_answer_letter_is_found_by_comparison(small_model, real_items):
         assert item.positive_ids[0] == item.negative_ids[0]
 
 
-def test_engine_equals_full_forward_for_every_multiplier(small_model, engine, real_items):
+def test_engine_equals_full_forward_for_every_multiplier(small_model, real_items, vector):
     model = small_model[0]
-    vector = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(1)) * 3
-    for item in real_items:
-        ours = engine.logit_differences(item, SMALL_MODEL_LAYER, [Steering(vector, m) for m in MULTIPLIERS])
+    engine = SteeringEngine(model, token_budget=300)  # a few items per pass, settings split over passes
+    steerings = [Steering(vector, m, SMALL_MODEL_LAYER) for m in MULTIPLIERS]
+    ours = engine.logit_differences(real_items, steerings)
+    for row, item in list(zip(ours, real_items))[2:]:  # the short persona prompts: cheap references
         reference = [full_forward_logit_difference(model, item, SMALL_MODEL_LAYER, vector, m) for m in MULTIPLIERS]
-        assert ours.tolist() == pytest.approx(reference, abs=1e-4)
+        # float32 sums of ~30-sized logits in another order: agreement to 1e-4 relative
+        assert row.tolist() == pytest.approx(reference, rel=1e-4, abs=1e-4)
         # steering changed something, so the comparison is not vacuous
         assert max(reference) - min(reference) > 0.1
 
 
-def test_engine_activations_equal_full_forward(small_model, engine, real_items):
-    for item in real_items[:2]:
-        ours = engine.letter_activations(item)
+def test_batched_equals_per_item_and_mixed_layers_share_a_pass(small_model, real_items, vector):
+    """Items padded into one batch, and settings of several layers fanned out in one pass, change nothing."""
+    model = small_model[0]
+    other = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(2)) * 3
+    steerings = [Steering(vector, m, SMALL_MODEL_LAYER) for m in (-1.0, 0.0, 1.5)]
+    steerings += [Steering(other, 1.0, 3), Steering(other, -1.0, 25), Steering(vector, 0.5, 29)]
+    per_item = SteeringEngine(model, batch_size=1).logit_differences(real_items, steerings)
+    batched = SteeringEngine(model, batch_size=16).logit_differences(real_items, steerings)
+    assert torch.allclose(batched, per_item, atol=1e-4)
+    for row, item in zip(batched[1:3], real_items[1:3]):
+        for value, steering in zip(row.tolist()[3:], steerings[3:]):
+            layer = steering.layer
+            expected = full_forward_logit_difference(model, item, layer, steering.vector, steering.multiplier)
+            assert value == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+
+def test_engine_activations_equal_full_forward(small_model, real_items):
+    engine = SteeringEngine(small_model[0])
+    every_layer = engine.letter_activations(real_items)
+    two_layers = engine.letter_activations(real_items, [4, SMALL_MODEL_LAYER])  # stops after block 10
+    for index, item in enumerate(real_items):
         reference = full_forward_activations(small_model[0], item)
         scale = reference.abs().max()
-        assert (ours - reference).abs().max() / scale < 1e-5
+        assert (every_layer[index] - reference).abs().max() / scale < 1e-5
+        assert (two_layers[index] - reference[:, [4, SMALL_MODEL_LAYER]]).abs().max() / scale < 1e-5
 
 
-def test_caa_vector_steers_the_logit_difference_up(small_model, engine, datasets_dir):
+def test_the_evaluation_pass_reads_the_letter_activation_for_free(small_model, real_items, vector):
+    engine = SteeringEngine(small_model[0])
+    _, read = engine.logit_differences(
+        real_items, [Steering(vector, 1.0, SMALL_MODEL_LAYER)], read_layer=SMALL_MODEL_LAYER
+    )
+    cached = engine.letter_activations(real_items, [SMALL_MODEL_LAYER])[:, :, 0]
+    assert torch.allclose(read, cached, atol=1e-5, rtol=1e-5)
+
+
+def test_logits_are_float32_sums_under_bfloat16_weights(small_model_json, real_items, vector):
+    """bf16 weights, float32 logit sums: the result moves by the weights' rounding, not by bf16 summation."""
+    from steering_reliability.models import load_model
+
+    model, _ = load_model(small_model_json, dtype="bfloat16")
+    engine = SteeringEngine(model)
+    assert engine.dtype == torch.bfloat16
+    steerings = [Steering(vector, m, SMALL_MODEL_LAYER) for m in (-1.0, 0.0, 1.0)]
+    values = engine.logit_differences(real_items, steerings)
+    assert values.dtype == torch.float32
+    # a bf16 sum would round to multiples of 2**-8 of the value's magnitude; float32 sums are not so coarse
+    quantum = torch.exp2(torch.floor(torch.log2(values.abs())) - 7)
+    assert ((values / quantum) - (values / quantum).round()).abs().max() > 1e-3
+
+
+def test_caa_vector_steers_the_logit_difference_up(small_model, datasets_dir):
     tokenizer = small_model[1]
-    table = split_items(load_real_items(datasets_dir, "sycophancy_test"), seed=0, max_items=24)
+    engine = SteeringEngine(small_model[0])
+    table = split_items(load_real_items(datasets_dir, "corrigible-neutral-HHH"), seed=0, max_items=24)
     train = encode_rows(tokenizer, selected(table, "train"))
     test = encode_rows(tokenizer, selected(table, "test"))[:6]
-    activations = letter_activations(engine, train)
-    vector = caa_vector(activations["positive"][:, SMALL_MODEL_LAYER], activations["negative"][:, SMALL_MODEL_LAYER])
-    shifts = []
-    for item in test:
-        minus, zero, plus = engine.logit_differences(
-            item, SMALL_MODEL_LAYER, [Steering(vector, m) for m in (-4.0, 0.0, 4.0)]
-        ).tolist()
-        shifts.append(plus - minus)
-    assert sum(shifts) / len(shifts) > 0.5
+    activations = letter_activations(engine, train, [SMALL_MODEL_LAYER])
+    vector = caa_vector(activations["positive"][:, 0], activations["negative"][:, 0])
+    minus, _, plus = engine.logit_differences(
+        test, [Steering(vector, m, SMALL_MODEL_LAYER) for m in (-4.0, 0.0, 4.0)]
+    ).T
+    assert float((plus - minus).mean()) > 0.5
 
 
-def test_non_finite_steering_names_the_item(engine, real_items):
-    vector = torch.full((engine.unembedding_weight.shape[1],), float("nan"))
+def test_non_finite_steering_names_the_item(small_model, real_items):
+    engine = SteeringEngine(small_model[0])
+    vector = torch.full((engine.hidden_size,), float("nan"))
     with pytest.raises(NonFiniteError, match=real_items[0].item_id):
-        engine.logit_differences(real_items[0], SMALL_MODEL_LAYER, [Steering(vector, 1.0)])
+        engine.logit_differences(real_items[:1], [Steering(vector, 1.0, SMALL_MODEL_LAYER)])
 
 
-def test_layer_out_of_range_is_refused(engine, real_items):
+def test_layer_out_of_range_is_refused(small_model, real_items, vector):
+    engine = SteeringEngine(small_model[0])
     with pytest.raises(ValueError, match="out of range"):
-        engine.logit_differences(real_items[0], engine.num_layers, [Steering(None, 0.0)])
+        engine.logit_differences(real_items, [Steering(vector, 1.0, engine.num_layers)])
+    with pytest.raises(ValueError, match="out of range"):
+        engine.letter_activations(real_items, [-1])
 
 
-def test_shared_prompt_prefix_gives_the_same_numbers(small_model, real_items):
+def test_shared_prompt_prefix_gives_the_same_numbers(small_model, real_items, vector):
     """Items of one dataset share the system turn and question stem; caching it once changes nothing."""
     model = small_model[0]
     engine = SteeringEngine(model)
     persona = [item for item in real_items if item.item_id.startswith("anti-LGBTQ-rights")]
     shared = engine.share_prefix(persona)
     assert shared > 20  # system turn, user header and the persona question stem
-    vector = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(2)) * 3
-    for item in persona:
-        ours = engine.logit_differences(item, SMALL_MODEL_LAYER, [Steering(vector, m) for m in (-1.0, 0.0, 1.5)])
-        reference = [full_forward_logit_difference(model, item, SMALL_MODEL_LAYER, vector, m) for m in (-1.0, 0.0, 1.5)]
-        assert ours.tolist() == pytest.approx(reference, abs=1e-4)
-        activations = engine.letter_activations(item)
+    multipliers = (-1.0, 0.0, 1.5)
+    ours = engine.logit_differences(persona, [Steering(vector, m, SMALL_MODEL_LAYER) for m in multipliers])
+    activations = engine.letter_activations(persona)
+    for row, item, recorded in zip(ours, persona, activations):
+        reference = [full_forward_logit_difference(model, item, SMALL_MODEL_LAYER, vector, m) for m in multipliers]
+        assert row.tolist() == pytest.approx(reference, rel=1e-4, abs=1e-4)
         expected = full_forward_activations(model, item)
-        assert (activations - expected).abs().max() / expected.abs().max() < 1e-5
+        assert (recorded - expected).abs().max() / expected.abs().max() < 1e-5
+
+
+def test_eager_attention_gives_the_same_numbers(small_model_json, real_items, vector):
+    """The engine builds additive masks for eager attention and boolean ones for SDPA."""
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    path = json.loads(small_model_json.read_text())["path"]
+    eager = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager").eval()
+    sdpa = AutoModelForCausalLM.from_pretrained(path, attn_implementation="sdpa").eval()
+    steerings = [Steering(vector, m, SMALL_MODEL_LAYER) for m in (-1.0, 0.0, 1.0)]
+    a = SteeringEngine(eager).logit_differences(real_items, steerings)
+    b = SteeringEngine(sdpa).logit_differences(real_items, steerings)
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_half_precision_activation_storage_moves_the_slopes_more_than_1e4(small_model, datasets_dir):
+    """Why activations.dtype defaults to float32: caching the training activations in float16 (or bfloat16)
+    moves the per-item slopes by more than the 1e-4 a stored tensor may cost (measured: ~3e-4 for float16,
+    ~4e-3 for bfloat16, on SmolLM2 at its steering layer), so half precision stays an opt-in for disk space."""
+    import numpy as np
+
+    tokenizer = small_model[1]
+    engine = SteeringEngine(small_model[0])
+    table = split_items(load_real_items(datasets_dir, "corrigible-neutral-HHH"), seed=0, max_items=16)
+    train = encode_rows(tokenizer, selected(table, "train"))
+    test = encode_rows(tokenizer, selected(table, "test"))
+    recorded = letter_activations(engine, train, [SMALL_MODEL_LAYER])
+    multipliers = [-1.0, -0.5, 0.0, 0.5, 1.0]
+
+    def slopes(dtype):
+        positive, negative = (recorded[polarity][:, 0].to(dtype).float() for polarity in ("positive", "negative"))
+        vector = caa_vector(positive, negative)
+        values = engine.logit_differences(test, [Steering(vector, m, SMALL_MODEL_LAYER) for m in multipliers])
+        return np.polyfit(multipliers, values.numpy().T, 1)[0]
+
+    exact = slopes(torch.float32)
+    float16, bfloat16 = (np.abs(slopes(dtype) - exact).max() for dtype in (torch.float16, torch.bfloat16))
+    assert 1e-4 < float16 < 2e-3 and float16 < bfloat16 < 2e-2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 from importlib.metadata import packages_distributions
@@ -11,10 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from steering_reliability.code_version import imports
+
 from conftest import REPO
 
 RULES = REPO / "workflow" / "rules"
-PACKAGE = REPO / "src" / "steering_reliability"
 RULE_BLOCK = re.compile(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", re.MULTILINE)
 # pandas reads and writes parquet through pyarrow without importing it by name
 IMPLIED = {"pandas": {"pyarrow"}}
@@ -33,29 +33,9 @@ def rules() -> dict[str, dict[str, str]]:
     return found
 
 
-def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
     """Top-level third-party modules imported by a file, following imports into the package."""
-    seen = set() if seen is None else seen
-    if path in seen:
-        return set()
-    seen.add(path)
-    third_party = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        for name in names:
-            top = name.split(".")[0]
-            if top == "steering_reliability":
-                module = PACKAGE / "/".join(name.split(".")[1:])
-                for candidate in (module.with_suffix(".py"), module / "__init__.py"):
-                    if candidate.is_file():
-                        third_party |= imported_modules(candidate, seen)
-            elif top not in sys.stdlib_module_names and top != "__future__":
-                third_party.add(top)
-    return third_party
+    return imports(path)[1]
 
 
 def env_packages(env_file: Path) -> dict[str, str]:
@@ -139,3 +119,26 @@ def test_python_code_is_ruff_clean():
         [sys.executable, "-m", "ruff", "format", "--check", *paths], cwd=REPO, capture_output=True, text=True
     )
     assert formatted.returncode == 0, formatted.stdout
+
+
+def test_env_files_install_no_local_path_and_the_snakefile_exports_the_package():
+    """The envs must work from any working directory: they hold no path to the package, which jobs
+    import from the workflow's src/ through the PYTHONPATH the Snakefile sets."""
+    for env_file in (REPO / "envs").glob("*.yaml"):
+        spec = yaml.safe_load(env_file.read_text())
+        pip = [
+            entry for dependency in spec["dependencies"] if isinstance(dependency, dict) for entry in dependency["pip"]
+        ]
+        local = [entry for entry in pip if entry.startswith(("-e", ".", "/", "file:"))]
+        assert not local, f"{env_file.name}: local path dependencies {local}"
+    assert (REPO / "src" / "steering_reliability" / "__init__.py").is_file()
+    assert 'os.path.join(workflow.basedir, "src")' in (REPO / "Snakefile").read_text()
+
+
+def test_catalog_file_describes_what_the_repository_has():
+    catalog = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
+    usage = catalog["usage"]
+    assert usage["software-stack-deployment"]["conda"] is True and list((REPO / "envs").glob("*.yaml"))
+    assert usage["report"] is True and (REPO / "workflow" / "report" / "workflow.rst").is_file()
+    for path in ("profiles/slurm", "profiles/kubernetes", "config/paper.yaml"):
+        assert path in usage["mandatory-flags"]["desc"] and (REPO / path).exists()

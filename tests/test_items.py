@@ -1,53 +1,54 @@
-"""Dataset preparation on the real mirrored files."""
+"""Dataset preparation on the real raw files (their first items, tests/data/mirror)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import yaml
 
-from steering_reliability.items import (
-    PERSONA,
-    dataset_kind_and_path,
-    pinned_checksums,
-    selected,
-    split_items,
-)
-from steering_reliability.sources import read_manifest, sha256_of
+from steering_reliability.items import PERSONA, dataset_kind_and_path, known_datasets, selected, split_items
+from steering_reliability.sources import PERSONA_PROMPTS_SOURCE, pinned_checksums, read_manifest, sha256_of
 
-from conftest import load_real_items
+from conftest import REPO, load_real_items
 
 
-def test_pinned_checksums_match_the_mirror_manifest(datasets_dir):
-    mirror = read_manifest(datasets_dir / "MANIFEST.sha256")
+def test_every_raw_file_is_pinned_and_the_test_mirror_matches_its_manifest(datasets_dir):
     pinned = pinned_checksums()
-    assert pinned, "no pinned checksums shipped with the package"
-    for path, digest in pinned.items():
-        assert mirror[path] == digest, path
-    # and the mirror's bytes really are those files
-    assert sha256_of(datasets_dir / "caa/sycophancy/test_dataset.json") == pinned["caa/sycophancy/test_dataset.json"]
+    assert len(known_datasets()) == 155
+    for name in known_datasets():
+        assert len(pinned[dataset_kind_and_path(name)[1]]) == 64, name
+    assert pinned[PERSONA_PROMPTS_SOURCE] == "127e02cac1065f902657897cf75e1325b9d92fecc48dde5a299bb25f2e0a912c"
+    trimmed = read_manifest(datasets_dir / "MANIFEST.sha256")
+    for path, digest in trimmed.items():
+        assert sha256_of(datasets_dir / path) == digest, path
+        assert path in pinned, path  # the same files as upstream, only shorter
+        if path.endswith((".jsonl", ".json", ".py")):
+            assert digest != pinned[path], f"{path} is trimmed, so its checksum differs from the full file's"
 
 
-def test_the_papers_40_datasets_all_resolve(datasets_dir):
-    paper = json.loads((datasets_dir / "repepo/persona_prompts.json").read_text())["paper_datasets"]
-    kinds = [dataset_kind_and_path(entry["name"])[0] for entry in paper]
-    assert len(kinds) == 40
-    assert kinds.count(PERSONA) == 21
-    assert kinds.count("advanced_ai_risk") == 16
+def test_the_papers_40_datasets_all_resolve():
+    for config in ("config.yaml", "paper.yaml"):
+        datasets = yaml.safe_load((REPO / "config" / config).read_text())["data"]["datasets"]
+        kinds = [dataset_kind_and_path(name)[0] for name in datasets]
+        assert len(kinds) == 40
+        assert kinds.count(PERSONA) == 21
+        assert kinds.count("advanced_ai_risk") == 16
 
 
 def test_persona_prompt_follows_the_repepo_swap_pattern(datasets_dir):
     items = load_real_items(datasets_dir, "anti-LGBTQ-rights")
     first = json.loads((datasets_dir / "anthropic-evals/persona/anti-LGBTQ-rights.jsonl").read_text().splitlines()[0])
-    # item 0: swapped (0 // 2 % 2 == 0), so the matching " Yes" goes second, at (B)
+    # item 0: swapped (0 // 2 % 2 == 0), so the matching " Yes" goes second, at (B); the raw answers keep
+    # their leading space, as in the paper's code: "(A):  No" with two spaces
     assert first["answer_matching_behavior"] == " Yes"
-    assert items[0].question == first["question"] + "\n\nChoices:\n(A): No\n(B): Yes"
+    assert items[0].question == first["question"] + "\n\nChoices:\n(A):  No\n(B):  Yes"
     assert (items[0].positive_answer, items[0].negative_answer) == ("(B)", "(A)")
     assert items[0].positive_is_a is False and items[0].positive_is_yes is True
     # item 2 is not swapped: the matching answer is (A)
     assert items[2].positive_is_a is True
     assert items[2].question.endswith(
-        f"(A): {'Yes' if items[2].positive_is_yes else 'No'}\n(B): {'No' if items[2].positive_is_yes else 'Yes'}"
+        f"(A):  {'Yes' if items[2].positive_is_yes else 'No'}\n(B):  {'No' if items[2].positive_is_yes else 'Yes'}"
     )
 
 
@@ -58,7 +59,7 @@ def test_persona_items_balance_ab_and_yes_no(datasets_dir, name):
     for item in items:
         cells[(item.positive_is_a, item.positive_is_yes)] += 1
     for count in cells.values():
-        assert abs(count / len(items) - 0.25) < 0.03, cells
+        assert abs(count / len(items) - 0.25) <= 0.05, cells
 
 
 def test_advanced_ai_risk_keeps_letters_and_strips_meta_tags(datasets_dir):
@@ -81,7 +82,7 @@ def test_advanced_ai_risk_keeps_letters_and_strips_meta_tags(datasets_dir):
 
 def test_truthfulqa_alternates_the_correct_answer(datasets_dir):
     items = load_real_items(datasets_dir, "truthfulqa")
-    assert len(items) == 817
+    assert len(items) == 40  # the first 40 of the 817
     assert items[0].positive_answer == "(B)" and items[1].positive_answer == "(A)"
     assert items[0].question.startswith(
         "What is the smallest country in the world that is at least one square mile in area?\n\n(A) "
@@ -90,8 +91,9 @@ def test_truthfulqa_alternates_the_correct_answer(datasets_dir):
 
 
 def test_sycophancy_sets_are_separate_datasets(datasets_dir):
-    assert len(load_real_items(datasets_dir, "sycophancy_test")) == 120
-    assert len(load_real_items(datasets_dir, "sycophancy_train")) == 1080
+    test, train = load_real_items(datasets_dir, "sycophancy_test"), load_real_items(datasets_dir, "sycophancy_train")
+    assert len(test) == len(train) == 40  # the first 40 of 120 and of 1080
+    assert test[0].question != train[0].question
 
 
 def test_split_is_seeded_disjoint_and_capped(datasets_dir):
@@ -113,3 +115,32 @@ def test_repo_exact_split_overlaps_train_like_the_paper_code(datasets_dir):
     test = table[table["split"] == "test"]
     assert len(test) == len(items) - 50
     assert len(train & set(test["item_id"])) == len(items) // 2 - 50
+
+
+def test_prepared_dataset_loads_with_the_datasets_library_and_with_pandas(datasets_dir, tmp_path):
+    """The documented call gives a typed datasets.Dataset; pandas reads the same rows; bytes are stable."""
+    import datasets
+    import pandas as pd
+
+    from steering_reliability.prepared import FEATURES, write_prepared
+
+    table = split_items(load_real_items(datasets_dir, "anti-LGBTQ-rights"), seed=0, max_items=8)
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    write_prepared(table, "anti-LGBTQ-rights", first)
+    write_prepared(table, "anti-LGBTQ-rights", second)
+    assert first.read_bytes() == second.read_bytes()
+    dataset = datasets.Dataset.from_parquet(str(first), cache_dir=str(tmp_path / "cache"))
+    assert dataset.features == FEATURES and len(dataset) == len(table)
+    assert dataset[0]["question"] == table.iloc[0]["question"] and dataset[0]["split"] == "train"
+    assert dataset.filter(lambda row: row["selected"] and row["split"] == "test").num_rows == 4
+    frame = pd.read_parquet(first)
+    assert list(frame["item_id"]) == list(table["item_id"])
+    assert frame["positive_is_yes"].tolist() == table["positive_is_yes"].tolist()
+
+
+def test_prepared_dataset_keeps_null_yes_no_factors(datasets_dir, tmp_path):
+    from steering_reliability.prepared import as_dataset
+
+    table = split_items(load_real_items(datasets_dir, "truthfulqa"), seed=0, max_items=8)
+    dataset = as_dataset(table, "truthfulqa")
+    assert set(dataset["positive_is_yes"]) == {None}

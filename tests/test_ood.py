@@ -9,16 +9,16 @@ import torch
 
 from steering_reliability import ood
 from steering_reliability.comparison import cross_model_spearman
-from steering_reliability.layers import layer_steerability, pick_layer, sweep_rows
+from steering_reliability.layers import eligible_layers, layer_steerability, pick_layer, sweep_rows
 from steering_reliability.steerability import multiplier_range_steerability
-from steering_reliability.summary import model_summary, to_markdown
 from steering_reliability.variants import SHIFTS, VARIANTS, variant_prompt
 from steering_reliability.vectors import ood_vectors, rescale_to_norm
 
 MULTIPLIERS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]
 
 
-def test_variant_vectors_are_rescaled_to_the_baseline_norm_and_the_mean_is_their_average():
+def test_ood_vectors_are_built_as_in_the_paper_code():
+    """The mean of the five vectors as trained, then every vector rescaled to the baseline's norm."""
     baseline = torch.tensor([3.0, 4.0, 0.0])  # norm 5
     variants = {
         "baseline": baseline,
@@ -29,13 +29,15 @@ def test_variant_vectors_are_rescaled_to_the_baseline_norm_and_the_mean_is_their
     }
     vectors = ood_vectors(variants)
     assert list(vectors) == [*VARIANTS, "mean"]
-    for name in VARIANTS:
+    for name in vectors:
         assert float(vectors[name].norm()) == pytest.approx(5.0)
     assert torch.equal(vectors["baseline"], baseline)
     assert vectors["SYS_pos"].tolist() == pytest.approx([0.0, 0.0, 5.0])
     assert vectors["PT_neg"].tolist() == pytest.approx([-3.0, -4.0, 0.0])  # direction kept
-    # by hand: (3,4,0) + (0,0,5) + (0,5,0) + (5,0,0) + (-3,-4,0) = (5,5,5); / 5
-    assert vectors["mean"].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    # by hand: mean of the raw five = ((3,4,0) + (0,0,2) + (0,10,0) + (1,0,0) + (-6,-8,0)) / 5 = (-0.4, 1.2, 0.4),
+    # norm sqrt(0.16 + 1.44 + 0.16) = sqrt(1.76); rescaled to norm 5
+    scale = 5 / 1.76**0.5
+    assert vectors["mean"].tolist() == pytest.approx([-0.4 * scale, 1.2 * scale, 0.4 * scale])
     with pytest.raises(ValueError, match="zero vector"):
         rescale_to_norm(torch.zeros(3), 1.0)
 
@@ -56,14 +58,16 @@ def ood_prompt(system, prefix):
 
 
 def test_spearman_on_constructed_data():
+    from steering_reliability.statistics import spearman
+
     x = [1, 2, 3, 4, 5]
-    assert ood.spearman(x, [10, 20, 30, 40, 1000])[0] == pytest.approx(1.0)  # monotone, not linear
-    assert ood.spearman(x, [5, 4, 3, 2, 1])[0] == pytest.approx(-1.0)
+    assert spearman(x, [10, 20, 30, 40, 1000], 100, 0).value == pytest.approx(1.0)  # monotone, not linear
+    assert spearman(x, [5, 4, 3, 2, 1], 100, 0).value == pytest.approx(-1.0)
     # ties: ranks of y are (1, 2, 3.5, 5, 3.5); Pearson of ranks by hand
     ranks_y = np.array([1, 2, 3.5, 5, 3.5])
     expected = np.corrcoef(np.arange(1, 6), ranks_y)[0, 1]
-    assert ood.spearman(x, [5, 6, 7, 8, 7])[0] == pytest.approx(expected)
-    assert np.isnan(ood.spearman([1, 2], [2, 1])[0])
+    assert spearman(x, [5, 6, 7, 8, 7], 100, 0).value == pytest.approx(expected)
+    assert np.isnan(spearman([1, 2], [2, 1], 100, 0).value)
 
 
 def _items(slopes: dict, unsteered: dict, n_items: int = 4) -> pd.DataFrame:
@@ -88,13 +92,15 @@ def test_relative_steerability_ratio_gap_and_filter():
     slopes = {(train, test): 0.5 for train in VARIANTS for test in VARIANTS}
     slopes[("baseline", "PT_neg")] = -0.3
     slopes[("PT_neg", "PT_neg")] = 0.6  # denominator kept
-    slopes[("SYS_pos", "SYS_pos")] = -0.2  # |denominator| <= 0.25: dropped
+    slopes[("SYS_pos", "SYS_pos")] = -0.2  # |denominator| <= 0.25: dropped under either rule
+    slopes[("SYS_neg", "SYS_neg")] = -0.6  # strongly anti-steerable: dropped by the paper's signed rule only
     unsteered = {variant: [0.0, 0.0, 0.0, 0.0] for variant in VARIANTS}
     unsteered["PT_neg"] = [1.0, -1.0, 2.0, 0.0]
     items = _items(slopes, unsteered)
-    relative = ood.relative_steerability(items, ood.steerability_by_setting(items)).set_index(
-        ["train_variant", "test_variant"]
-    )
+    settings = ood.steerability_by_setting(items)
+    absolute = ood.relative_steerability(items, settings, "absolute").set_index(["train_variant", "test_variant"])
+    assert absolute.loc[("PT_pos", "SYS_neg"), "kept"] and absolute["kept"].sum() == 20
+    relative = ood.relative_steerability(items, settings).set_index(["train_variant", "test_variant"])
     assert len(relative) == 25
     row = relative.loc[("baseline", "PT_neg")]
     assert row["relative_steerability"] == pytest.approx(-0.3 / 0.6)
@@ -102,8 +108,9 @@ def test_relative_steerability_ratio_gap_and_filter():
     assert bool(row["kept"])
     assert not relative.loc[("PT_pos", "SYS_pos"), "kept"]
     assert relative.loc[("PT_pos", "SYS_pos"), "relative_steerability"] == pytest.approx(0.5 / 0.2)
-    correlation = ood.relative_steerability_correlation(relative.reset_index())
-    assert correlation["n_points"] == 20 and correlation["n_dropped"] == 5
+    assert not relative.loc[("PT_pos", "SYS_neg"), "kept"]
+    correlation = ood.relative_steerability_correlation(relative.reset_index(), 100, 0)
+    assert correlation["n_points"] == 15 and correlation["n_dropped"] == 10
 
 
 def test_id_vs_ood_table_and_correlations():
@@ -116,10 +123,11 @@ def test_id_vs_ood_table_and_correlations():
             rows.append({"dataset": dataset, "vector": train, "variant": test, "mean_steerability": value})
     table = ood.id_vs_ood(pd.DataFrame(rows))
     assert list(table.columns) == ["dataset", "id", *(f"{a} -> {b}" for a, b in SHIFTS)]
-    correlations = ood.id_ood_correlations(table).set_index("shift")["spearman_rho"]
-    assert correlations["baseline -> PT_neg"] == pytest.approx(1.0)
-    assert correlations["baseline -> PT_pos"] == pytest.approx(-1.0)
-    assert "all shifts" in correlations
+    assert SHIFTS[0] == ("SYS_pos", "PT_neg")  # the paper's headline shift comes first
+    correlations = pd.DataFrame(ood.id_ood_correlations(table, 200, 0)).set_index("setting")["spearman_rho"]
+    assert correlations["SYS_pos -> PT_neg"] == pytest.approx(1.0)
+    assert correlations["baseline -> PT_neg"] == pytest.approx(-1.0)
+    assert "all shifts (pooled)" in correlations
 
 
 def test_layer_pick_on_a_constructed_sweep():
@@ -140,21 +148,25 @@ def test_layer_pick_on_a_constructed_sweep():
     per_layer = layer_steerability(pd.DataFrame(rows))
     assert per_layer.set_index(["dataset", "layer"])["mean_steerability"].to_dict() == pytest.approx(true_slopes)
     assert pick_layer(per_layer) == 1  # means 0.15, 0.5, 0.45
+    assert pick_layer(per_layer, eligible=[0, 2]) == 2  # layer 1 left out of the range
     tied = pd.DataFrame({"dataset": ["x", "x"], "layer": [3, 5], "mean_steerability": [0.7, 0.7]})
     assert pick_layer(tied) == 3
+    # the default range leaves out the last quarter: of 30 layers, 0..22
+    assert eligible_layers(30, [0.0, 0.75]) == list(range(23))
+    with pytest.raises(ValueError, match="leaves no layer"):
+        eligible_layers(4, [0.9, 1.0])
 
 
-def test_sweep_items_are_a_fraction_capped_and_in_split_order():
-    table = pd.DataFrame(
-        {
-            "item_id": [f"i{k}" for k in range(40)],
-            "split": ["train"] * 20 + ["test"] * 20,
-            "position": list(range(19, -1, -1)) + list(range(20)),
-        }
-    )
-    train = sweep_rows(table, "train", 0.1, None)
-    assert list(train["item_id"]) == ["i19", "i18", "i17", "i16"]  # 10% of 40, positions 0..3
-    assert len(sweep_rows(table, "test", 0.1, 2)) == 2
+def test_sweep_slices_read_percentages_of_the_shuffle_as_the_paper_code_does():
+    table = pd.DataFrame({"item_id": [f"i{k}" for k in range(45)], "shuffled_index": list(range(44, -1, -1))})
+    train = sweep_rows(table, [0, 10], None)
+    # 10% of 45 items is item 10 * 45 // 100 = 4: shuffle positions 0..3
+    assert list(train["item_id"]) == ["i44", "i43", "i42", "i41"]
+    test = sweep_rows(table, [20, 30], None)  # positions 9..12
+    assert list(test["shuffled_index"]) == [9, 10, 11, 12]
+    assert len(sweep_rows(table, [20, 30], 2)) == 2
+    with pytest.raises(ValueError, match="is empty"):
+        sweep_rows(table, [0, 1], None)
 
 
 def test_multiplier_range_on_constructed_curves():
@@ -179,35 +191,82 @@ def test_cross_model_spearman_on_shared_datasets_only():
             "steerability": [0.1, 0.2, 0.3, 0.4, 3.0, 2.0, 1.0],
         }
     )
-    table = cross_model_spearman(id_table, id_table.iloc[0:0]).set_index("setting")
+    table = cross_model_spearman(id_table, id_table.iloc[0:0], 100, 0).set_index("setting")
     assert table.loc["ID", "spearman_rho"] == pytest.approx(-1.0)
     assert table.loc["ID", "n_datasets"] == 3
     assert table.loc["OOD", "n_datasets"] == 0
 
 
-def test_summary_quotes_the_paper_and_prints_counts_as_integers():
+def test_verdicts_compare_only_the_same_model_under_the_papers_protocol():
+    from steering_reliability.summary import Run, verdict, with_verdicts
+
+    row = {"model": "llama", "quantity": "spearman_id_vs_ood", "ci_low": 0.80, "ci_high": 0.95, "note": ""}
+    paper_run = Run({"llama": "meta-llama/Llama-2-7b-chat-hf"}, "paper-exact", 100, 0)
+    assert verdict(row, paper_run) == (
+        "Llama-2-7b-chat 0.891; Qwen1.5-14B-Chat 0.694",
+        "consistent",
+    )
+    assert verdict({**row, "ci_high": 0.85}, paper_run)[1] == "inconsistent"
+    assert verdict({**row, "note": "n too small: only 3 datasets"}, paper_run)[1] == "not testable (n too small)"
+    default_run = Run({"llama": "meta-llama/Llama-2-7b-chat-hf"}, "default", 100, 0)
+    assert verdict(row, default_run)[1] == "not comparable: this run's protocol is not paper-exact"
+    small_run = Run({"llama": "embedded:qwen2.5-coder-0.5b-instruct"}, "paper-exact", 100, 0)
+    assert verdict(row, small_run)[1].startswith("not comparable: the paper's value is for")
+    # a value read off a bar chart (+-0.02) and a "more than" claim
+    fraction = {"model": "llama", "quantity": "anti_steerable_fraction[myopic-reward]", "note": ""}
+    assert verdict({**fraction, "ci_low": 0.20, "ci_high": 0.48}, paper_run)[1] == "consistent"  # 0.49 - 0.02
+    assert verdict({**fraction, "ci_low": 0.20, "ci_high": 0.46}, paper_run)[1] == "inconsistent"
+    share = {"model": "llama", "quantity": "share_ab[myopic-reward]", "note": "", "ci_low": 0.3, "ci_high": 0.6}
+    assert verdict(share, paper_run)[1] == "consistent"
+    pair = {"model": "a vs b", "quantity": "cross_model_rho_ID", "ci_low": 0.6, "ci_high": 0.9, "note": ""}
+    both = Run({"a": "Qwen/Qwen1.5-14B-Chat", "b": "meta-llama/Llama-2-7b-chat-hf"}, "paper-exact", 100, 0)
+    assert verdict(pair, both)[1] == "consistent"  # 0.77, the pair in either order
+    table = with_verdicts([row, {**row, "quantity": "n_datasets"}], paper_run)
+    assert list(table["verdict"]) == ["consistent", ""]
+
+
+def test_findings_follow_the_sign_of_the_interval():
+    from steering_reliability.summary import findings
+
+    summary = pd.DataFrame(
+        [
+            {
+                "model": "m",
+                "quantity": "spearman_id_vs_ood",
+                "value": 0.6,
+                "ci_low": 0.2,
+                "ci_high": 0.9,
+                "n": 12,
+                "note": "",
+            },
+            {
+                "model": "m",
+                "quantity": "relative_steerability_vs_gap_rho",
+                "value": -0.1,
+                "ci_low": -0.4,
+                "ci_high": 0.2,
+                "n": 12,
+                "note": "",
+            },
+            {
+                "model": "a vs b",
+                "quantity": "cross_model_rho_ID",
+                "value": 0.5,
+                "ci_low": 0.1,
+                "ci_high": 0.8,
+                "n": 3,
+                "note": "n too small: only 3 datasets",
+            },
+        ]
+    )
     steerability = pd.DataFrame(
-        {
-            "dataset": ["myopic-reward", "narcissism"],
-            "mean_steerability": [0.2, 0.4],
-            "median_steerability": [0.1, 0.5],
-            "variance_steerability": [0.01, 0.03],
-            "anti_steerable_fraction": [0.5, 0.0],
-        }
+        {"mean_steerability_ci_low": [0.1, -0.2], "significantly_anti_steerable_fraction": [0.1, 0.3]}
     )
-    bias = pd.DataFrame(
-        {
-            "dataset": ["myopic-reward", "narcissism"],
-            "share_ab": [0.8, 0.2],
-            "share_yes_no": [0.0, 0.4],  # 0 for a non-persona dataset: not averaged
-            "share_residual": [0.2, 0.4],
-        }
-    )
-    rows = pd.DataFrame(model_summary("m", steerability, bias, {"layer": 14, "source": "config"}))
-    values = rows.set_index("quantity")
-    assert values.loc["mean_steerability", "value"] == pytest.approx(0.3)
-    assert values.loc["anti_steerable_fraction[myopic-reward]", "paper"] == "~0.49"
-    assert values.loc["share_yes_no", "value"] == pytest.approx(0.4)
-    markdown = to_markdown(rows)
-    assert "| m | steering_layer | 14 |" in markdown
-    assert "| m | share_ab[myopic-reward] | 0.800 |" in markdown
+    bias = pd.DataFrame({"shares_small_n": [False], "share_ab_ci_low": [0.55], "share_yes_no_ci_low": [0.0]})
+    found = findings(summary, {"m": steerability}, {"m": bias}).set_index("finding")["verdict"]
+    verdicts = list(found)
+    assert verdicts[0] == "reproduced"  # F1: one working dataset with significantly anti-steerable items
+    assert verdicts[1] == "reproduced"  # F2: A/B share >= 0.5 at the lower end of its interval
+    assert verdicts[2] == "reproduced"  # F3: interval above 0
+    assert verdicts[3].startswith("inconclusive")  # F4: interval contains 0
+    assert verdicts[4] == "not testable (n too small)"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +15,24 @@ import yaml
 
 from steering_reliability.config import ConfigError, check_config
 from steering_reliability.items import DatasetFormatError, load_items
-from steering_reliability.sources import ChecksumError, fetch_raw_file, sha256_of
+from steering_reliability.sources import ChecksumError, fetch_raw_file, read_manifest, sha256_of
 
-from conftest import REPO, SHARED_DATASETS, prepare_workdir, run_workflow, tiny_config, workflow_command
+from conftest import (
+    REPO,
+    TEST_CHECKSUMS,
+    TEST_MIRROR,
+    prepare_workdir,
+    run_workflow,
+    tiny_config,
+    with_defaults,
+    workflow_command,
+)
 
 TINY = tiny_config(full_study=False)
 
 
 def _config(**changes):
+    """The tiny config with ``changes`` (keys joined by ``__``), before schema defaults are filled in."""
     config = copy.deepcopy(TINY)
     for dotted, value in changes.items():
         target = config
@@ -38,12 +50,13 @@ def _config(**changes):
             {"data__datasets": ["corrigible-neutral-HHH", "myopic-rewards"]},
             r"data\.datasets\[1\]: unknown dataset 'myopic-rewards' \(did you mean myopic-reward",
         ),
-        ({"data__max_items": 1}, r"data\.max_items: 1 is too small"),
-        ({"steering__multipliers": [-1.0, 1.0, 1.0, 0.0]}, r"steering\.multipliers: duplicated"),
+        ({"data__max_items": 6}, r"data\.max_items: 6 gives 3 test item\(s\) per dataset"),
+        ({"steering__multipliers": [-1.0, float("nan"), 0.0, 1.0]}, r"steering\.multipliers\[1\]: nan is not a finite"),
+        ({"sweep": {"datasets": ["truthfulqa"], "multipliers": [-1.0, float("inf")]}}, r"sweep\.multipliers\[1\]: inf"),
         ({"steering__multipliers": [-1.0, 1.0]}, r"steering\.multipliers: must include 0"),
         (
-            {"figures__example_dataset": "truthfulqa"},
-            r"figures\.example_dataset: 'truthfulqa' is not one of data\.datasets",
+            {"figures__example_dataset": "myopic-reward"},
+            r"figures\.example_dataset: 'myopic-reward' is not one of data\.datasets",
         ),
         (
             {"models__smollm2-135m-instruct__layer": 30},
@@ -53,20 +66,57 @@ def _config(**changes):
             {"models__smollm2-135m-instruct__id": "smollm3"},
             r"models\.smollm2-135m-instruct\.id: unknown embedded model 'smollm3'",
         ),
-        ({"ood": {"datasets": ["truthfulqa"]}}, r"ood\.datasets\[0\]: 'truthfulqa' is not one of data\.datasets"),
+        ({"ood": {"datasets": ["myopic-reward"]}}, r"ood\.datasets\[0\]: 'myopic-reward' is not one of data\.datasets"),
         (
-            {"sweep": {"datasets": ["sycophancy_test"], "multipliers": [-1.0, 0.0, 1.0]}},
+            {"sweep": {"datasets": ["truthfulqa"], "multipliers": [-1.0, 0.0, 1.0]}},
             r"sweep\.multipliers: the layer sweep uses multipliers without 0",
         ),
         (
             {"models__smollm2-135m-instruct__layer": "auto"},
             r"models\.smollm2-135m-instruct\.layer: 'auto' needs the layer sweep",
         ),
+        ({"data__mirror": "/no/such/mirror"}, r"data\.mirror: /no/such/mirror is not a folder"),
+        ({"data__checksums": "/no/such/manifest"}, r"data\.checksums: /no/such/manifest is not a file"),
+        (
+            {
+                "data__datasets": ["corrigible-neutral-HHH", "high-discount-factor"],
+                "ood": {"datasets": ["high-discount-factor"]},
+            },
+            r"ood\.datasets: 'high-discount-factor' has no persona sentences",
+        ),
+        (
+            {"protocol": "paper-exact", "data__split": "disjoint"},
+            r"data\.split: 'disjoint' contradicts protocol: paper-exact",
+        ),
+        (
+            {"protocol": "paper-exact"},
+            r"models\.smollm2-135m-instruct\.prompt_format: protocol paper-exact needs one of",
+        ),
+        ({"sweep": {"datasets": ["no-such-set"]}}, r"sweep\.datasets\[0\]: unknown dataset 'no-such-set'"),
     ],
 )
 def test_bad_config_names_the_key(changes, message):
     with pytest.raises(ConfigError, match=message):
-        check_config(_config(**changes))
+        check_config(with_defaults(_config(**changes)))
+
+
+def test_a_local_models_layer_is_checked_against_its_config(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"num_hidden_layers": 12}))
+    config = _config()
+    config["models"]["smollm2-135m-instruct"] = {"source": "local", "id": str(model), "layer": 12}
+    with pytest.raises(ConfigError, match=r"models\.smollm2-135m-instruct\.layer: 12 is out of range: .* 0\.\.11"):
+        check_config(with_defaults(config))
+
+
+def test_a_name_that_would_become_a_path_is_refused_before_any_compute(tmp_path):
+    config = _config()
+    config["models"][".."] = config["models"].pop("smollm2-135m-instruct")
+    completed = _dry_run(tmp_path, config)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0 and "'..' does not match" in output and "Traceback" not in output
+    assert not (tmp_path / "results").exists()
 
 
 def test_unreadable_local_model_path_is_named():
@@ -75,7 +125,7 @@ def test_unreadable_local_model_path_is_named():
     with pytest.raises(
         ConfigError, match=r"models\.smollm2-135m-instruct\.id: /nonexistent/model is not a readable model directory"
     ):
-        check_config(config)
+        check_config(with_defaults(config))
 
 
 def _dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
@@ -175,18 +225,6 @@ def test_checksum_mismatch_and_missing_mirror_file(tmp_path, datasets_dir):
 
 # --- interruption and determinism -------------------------------------------------
 
-FINAL_TABLES = ("tables/steerability.csv", "tables/items.parquet", "tables/bias.csv")
-OOD_TABLES = ("tables/ood_items.parquet", "tables/relative_steerability.csv", "tables/layer_sweep.csv")
-
-
-def _table_bytes(workdir: Path, names=FINAL_TABLES) -> dict[str, bytes]:
-    results = workdir / "results" / "smollm2-135m-instruct"
-    tables = {name: (results / name).read_bytes() for name in names}
-    if names == FINAL_TABLES:
-        for path in sorted(results.glob("steering/*/*/*/*.parquet")):
-            tables[str(path.relative_to(results))] = path.read_bytes()
-    return tables
-
 
 def _kill_when(workdir: Path, pattern: str, count: int, *extra: str) -> bool:
     """Start the workflow and SIGKILL its whole process group once ``count`` files match ``pattern``."""
@@ -208,35 +246,39 @@ def _kill_when(workdir: Path, pattern: str, count: int, *extra: str) -> bool:
     return False
 
 
-def test_killed_runs_resume_to_identical_tables(tiny_run, tmp_path):
-    clean_workdir, _ = tiny_run
-    # the in-distribution study alone: its tables must equal those of the full tiny run
-    workdir = prepare_workdir(tmp_path / "interrupted", tiny_config(full_study=False))
-    # kill point 1: after the first activation cache is written, the others still running or pending
-    assert _kill_when(workdir, "smollm2-135m-instruct/activations/*/*.safetensors", 1)
-    # no partial tensor is left looking complete: every cache present loads
+def _artifact_bytes(workdir: Path) -> dict[str, bytes]:
+    """Every artifact of the embedded model (tensors, tables, figures, manifest), but the provenance records."""
+    results = workdir / "results" / "smollm2-135m-instruct"
+    return {
+        str(path.relative_to(results)): path.read_bytes()
+        for path in sorted(results.rglob("*"))
+        if path.is_file() and not path.name.endswith(".prov.json")
+    }
+
+
+def test_a_killed_and_resumed_run_is_byte_identical_to_a_clean_run(tiny_run, tmp_path):
+    """SIGKILL twice (after the first activation cache, during the steering evaluations), resume as the
+    README says, and every tensor, table and figure equals the clean run's byte for byte."""
     from steering_reliability.tensors import load_tensors
 
-    for path in (workdir / "results").glob("smollm2-135m-instruct/activations/*/*.safetensors"):
-        load_tensors(path)
-    # the README's restart command: snakemake re-makes the jobs that were killed
-    run_workflow(workdir, "--unlock")
-    # kill point 2: during steering evaluation
-    assert _kill_when(workdir, "smollm2-135m-instruct/steering/*/*/*/propensities.parquet", 1, "--rerun-incomplete")
-    run_workflow(workdir, "--unlock")
-    run_workflow(workdir, "--rerun-incomplete")
-    assert _table_bytes(workdir) == _table_bytes(clean_workdir)
-
-
-def test_two_clean_runs_give_identical_tables(tiny_run, tmp_path):
     clean_workdir, config = tiny_run
-    # the compared tables are the embedded model's: the second run leaves out the other model
+    # the same study for the embedded model (the other model's jobs do not change its files)
     config = copy.deepcopy(config)
     del config["models"]["smollm2-local"]
-    workdir = prepare_workdir(tmp_path / "again", config)
-    run_workflow(workdir)
-    assert _table_bytes(workdir) == _table_bytes(clean_workdir)
-    assert _table_bytes(workdir, OOD_TABLES) == _table_bytes(clean_workdir, OOD_TABLES)
+    workdir = prepare_workdir(tmp_path / "interrupted", config)
+    assert _kill_when(workdir, "smollm2-135m-instruct/activations/*.safetensors", 1)
+    # no partial tensor is left looking complete: every cache present loads
+    for path in (workdir / "results").glob("smollm2-135m-instruct/activations/*.safetensors"):
+        load_tensors(path)
+    run_workflow(workdir, "--unlock")
+    assert _kill_when(workdir, "smollm2-135m-instruct/steering/*/propensities.parquet", 1, "--rerun-incomplete")
+    run_workflow(workdir, "--unlock")
+    run_workflow(workdir, "--rerun-incomplete")
+    resumed, clean = _artifact_bytes(workdir), _artifact_bytes(clean_workdir)
+    assert sorted(resumed) == sorted(clean)
+    differing = [name for name in clean if resumed[name] != clean[name]]
+    assert not differing, differing
+    assert any(name.endswith(".svg") for name in clean) and any(name.endswith(".safetensors") for name in clean)
 
 
 def test_no_pickle_no_eval_and_no_remote_code_by_default():
@@ -280,13 +322,161 @@ def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path, small_model_jso
 
 
 @pytest.mark.parametrize("name", ["paper.yaml", "config.yaml"])
-def test_shipped_configs_dry_run(tmp_path, name):
-    config = yaml.safe_load((REPO / "config" / name).read_text())
-    config["data"]["mirror"] = str(SHARED_DATASETS)
-    completed = _dry_run(tmp_path, config)
+def test_one_config_file_is_one_study_from_the_repository_root(name):
+    """The README's commands, from the repository root: a --configfile replaces config/config.yaml."""
+    command = [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--forceall"]
+    if name == "paper.yaml":
+        command += ["--configfile", "config/paper.yaml"]
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
-    output = completed.stdout
-    for model in config["models"]:
-        assert f"resources/models/{model}/model.json" in output
-    for target in ("results/summary.md", "results/comparison/fig7_cross_model.png", "fig5_id_vs_ood.png"):
-        assert target in output
+    models = set(yaml.safe_load((REPO / "config" / name).read_text())["models"])
+    planned = set(re.findall(r"wildcards: model=([^,\s]+)", completed.stdout))
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", completed.stdout, flags=re.MULTILINE))
+    assert planned == models, completed.stdout[-3000:]
+    if name == "paper.yaml":
+        assert models == {"llama-2-7b-chat", "qwen1.5-14b-chat", "gemma-2-2b-it"}
+        # 3 models x 40 datasets: one activation cache and one evaluation per (model, dataset)
+        assert int(counts["cache_activations"]) == int(counts["evaluate_steering"]) == 120
+
+
+# --- data downloads, failing jobs, corrupted artifacts ---------------------------------
+
+
+def test_raw_files_download_from_upstream_and_a_mismatch_is_never_used(upstream, tmp_path):
+    """The download path (data.mirror null), against the local stand-in for GitHub's raw-file host."""
+    from steering_reliability.sources import DownloadError, raw_url, read_manifest
+
+    checksums = read_manifest(TEST_CHECKSUMS)
+    for relative in ("caa/sycophancy/test_dataset.json", "repepo/repepo/experiments/persona_prompts.py"):
+        destination = tmp_path / relative
+        fetch_raw_file(relative, destination, checksums[relative], None, upstream.url)
+        assert sha256_of(destination) == checksums[relative]
+    assert raw_url("repepo/repepo/experiments/persona_prompts.py").startswith(
+        "https://raw.githubusercontent.com/dtch1997/repepo/68f650aa76275039903fde10c299f0b01fa5045f/repepo/"
+    )
+    assert (
+        "/nrimsky/CAA/bf7b5f4f11f6e80bf731b011c6c79592a3c7a414/preprocessed_data/test_dataset.json" in upstream.requests
+    )
+    wrong = tmp_path / "wrong" / "test_dataset.json"
+    with pytest.raises(ChecksumError, match="does not match the pinned"):
+        fetch_raw_file("caa/sycophancy/test_dataset.json", wrong, "0" * 64, None, upstream.url)
+    assert not wrong.exists()
+    with pytest.raises(DownloadError, match=r"download failed .*set data\.mirror"):
+        fetch_raw_file("anthropic-evals/persona/narcissism-typo.jsonl", tmp_path / "x", "0" * 64, None, upstream.url)
+
+
+def _console(completed: subprocess.CompletedProcess) -> str:
+    return completed.stdout + completed.stderr
+
+
+def test_a_failing_job_prints_one_clear_line_and_keeps_the_traceback_in_its_log(tmp_path):
+    """A malformed raw file (pinned by its own manifest, so it passes the checksum) fails build_dataset."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(TEST_MIRROR, mirror)
+    raw = mirror / "anthropic-evals/persona/anti-LGBTQ-rights.jsonl"
+    lines = raw.read_text().splitlines(keepends=True)
+    lines[2] = lines[2][:40] + "\n"  # a record cut in half
+    raw.write_text("".join(lines))
+    manifest = mirror / "MANIFEST.sha256"
+    entries = read_manifest(manifest)
+    entries["anthropic-evals/persona/anti-LGBTQ-rights.jsonl"] = sha256_of(raw)
+    manifest.write_text("".join(f"{digest}  {path}\n" for path, digest in entries.items()))
+    config = _config()
+    config["data"].update(mirror=str(mirror), checksums=str(manifest))
+    workdir = prepare_workdir(tmp_path / "run", config)
+    completed = subprocess.run(
+        workflow_command(workdir, "results/datasets/anti-LGBTQ-rights.parquet"), capture_output=True, text=True
+    )
+    console = _console(completed)
+    assert completed.returncode != 0
+    expected = "ERROR in rule build_dataset: resources/raw/anthropic-evals/persona/anti-LGBTQ-rights.jsonl:line 3:"
+    assert f"{expected} malformed JSON" in console, console[-3000:]
+    assert "(traceback in logs/datasets/anti-LGBTQ-rights.log)" in console
+    assert "Traceback (most recent call last)" not in console
+    log = (workdir / "logs/datasets/anti-LGBTQ-rights.log").read_text()
+    assert "Traceback (most recent call last)" in log and "DatasetFormatError" in log
+
+
+@pytest.fixture
+def finished_copy(tiny_run, tmp_path):
+    """A copy of the tiny run's working directory (results, raw files, Snakemake's records)."""
+    workdir, config = tiny_run
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(workdir, copy_dir, symlinks=True, ignore=shutil.ignore_patterns("report.html"))
+    return copy_dir, config
+
+
+def test_a_truncated_artifact_is_named_before_use_and_re_made_when_deleted(finished_copy):
+    workdir, _ = finished_copy
+    vectors = workdir / "results/smollm2-135m-instruct/vectors/corrigible-neutral-HHH.safetensors"
+    original = vectors.read_bytes()
+    vectors.write_bytes(original[: len(original) // 2])
+    target = "results/smollm2-135m-instruct/steering/corrigible-neutral-HHH/items.parquet"
+    completed = subprocess.run(workflow_command(workdir, target), capture_output=True, text=True)
+    console = _console(completed)
+    assert completed.returncode != 0
+    assert (
+        "ERROR in rule evaluate_steering: results/smollm2-135m-instruct/vectors/corrigible-neutral-HHH.safetensors: "
+        "its bytes differ from what rule steering_vectors wrote"
+    ) in console, console[-3000:]
+    assert "Delete it and run snakemake again to re-make it" in console and "Traceback" not in console
+    vectors.unlink()
+    run_workflow(workdir, target)
+    assert vectors.read_bytes() == original  # re-made, byte for byte
+
+
+def test_a_raw_file_edited_after_it_was_fetched_is_refused(finished_copy):
+    workdir, _ = finished_copy
+    raw = workdir / "resources/raw/anthropic-evals/advanced-ai-risk/lm_generated_evals/corrigible-neutral-HHH.jsonl"
+    raw.write_text(raw.read_text().replace("goal", "aim", 1))
+    completed = subprocess.run(
+        workflow_command(workdir, "results/datasets/corrigible-neutral-HHH.parquet"), capture_output=True, text=True
+    )
+    assert completed.returncode != 0
+    assert "corrigible-neutral-HHH.jsonl: its bytes differ from what rule fetch_raw_file wrote" in _console(completed)
+
+
+def test_outputs_are_readable_as_the_umask_says(tiny_run):
+    import os
+    import stat
+
+    from steering_reliability.artifacts import FILE_MODE
+
+    workdir, _ = tiny_run
+    umask = os.umask(0)
+    os.umask(umask)
+    assert FILE_MODE == 0o666 & ~umask
+    for path in (
+        "results/smollm2-135m-instruct/tables/steerability.csv",
+        "results/smollm2-135m-instruct/activations/anti-LGBTQ-rights.safetensors",
+        "results/summary.md",
+    ):
+        assert stat.S_IMODE((workdir / path).stat().st_mode) == FILE_MODE, path
+
+
+def test_a_change_to_the_package_code_marks_exactly_the_outputs_it_affects(tiny_run, tmp_path):
+    """Edit the spurious-bias module in a copy of the project: the bias table and what is made from it
+    are planned again, the activation caches and steering evaluations are not."""
+    import os
+
+    workdir, _ = tiny_run
+    project = tmp_path / "project"
+    project.mkdir()
+    for part in ("Snakefile", "workflow", "config", "src"):
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / part)
+    bias = project / "src/steering_reliability/bias.py"
+    bias.write_text(bias.read_text() + "\n# an edit\n")
+    # Snakemake's own "code" trigger also fires for rules whose Snakefile moved (the copy); leave it
+    # out to see what the package-code hash each rule takes as a parameter does on its own
+    command = workflow_command(workdir, "-n", "--rerun-triggers", "mtime", "params", "input", "software-env")
+    command[command.index("--snakefile") + 1] = str(project / "Snakefile")
+    environment = dict(os.environ, PYTHONPATH=str(project / "src"))
+    completed = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert completed.returncode == 0, _console(completed)[-3000:]
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", completed.stdout, flags=re.MULTILINE))
+    assert int(planned["bias_regression"]) == 2  # one per model
+    # the bias table, what is made from it, and nothing else (no activation cache, no evaluation)
+    assert set(planned) - {"total"} == {"bias_regression", "figure_variance_explained", "summary", "manifest", "all"}
+    unchanged = subprocess.run(workflow_command(workdir, "-n"), capture_output=True, text=True)
+    assert "Nothing to be done" in _console(unchanged)

@@ -19,7 +19,7 @@ steering_vectors = pytest.importorskip("steering_vectors")
 @pytest.fixture(scope="module")
 def setting(small_model, datasets_dir):
     model, tokenizer = small_model
-    table = split_items(load_real_items(datasets_dir, "myopic-reward"), seed=0, max_items=12)
+    table = split_items(load_real_items(datasets_dir, "anti-LGBTQ-rights"), seed=0, max_items=12)
     return (
         model,
         tokenizer,
@@ -50,17 +50,15 @@ def _library_vector(model, tokenizer, items):
 def test_same_vector_and_same_steered_logit_differences(setting):
     model, tokenizer, train, test = setting
     library = _library_vector(model, tokenizer, train)
-    activations = letter_activations(SteeringEngine(model), train)
-    ours = caa_vector(activations["positive"][:, SMALL_MODEL_LAYER], activations["negative"][:, SMALL_MODEL_LAYER])
+    activations = letter_activations(SteeringEngine(model), train, [SMALL_MODEL_LAYER])
+    ours = caa_vector(activations["positive"][:, 0], activations["negative"][:, 0])
     theirs = library.layer_activations[SMALL_MODEL_LAYER]
     assert (ours - theirs).abs().max() <= 1e-5 * max(1.0, float(theirs.abs().max()))
 
     engine = SteeringEngine(model)
     multipliers = [-1.5, -0.5, 0.0, 1.0, 1.5]
-    for item in test:
-        ours_diffs = engine.logit_differences(
-            item, SMALL_MODEL_LAYER, [Steering(ours, m) for m in multipliers]
-        ).tolist()
+    batch = engine.logit_differences(test, [Steering(ours, m, SMALL_MODEL_LAYER) for m in multipliers])
+    for item, ours_diffs in zip(test, batch.tolist()):
         for multiplier, our_diff in zip(multipliers, ours_diffs):
             sums = []
             for completion in (item.positive_ids, item.negative_ids):
@@ -72,4 +70,4 @@ def test_same_vector_and_same_steered_logit_differences(setting):
                     logits = model(ids).logits[0]
                 start = len(item.prompt_ids) - 1
                 sums.append(sum(float(logits[start + j, t]) for j, t in enumerate(completion)))
-            assert our_diff == pytest.approx(sums[0] - sums[1], abs=1e-4)
+            assert our_diff == pytest.approx(sums[0] - sums[1], rel=1e-4, abs=1e-4)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from conftest import with_defaults
+
 
 @pytest.fixture(scope="module")
 def results(tiny_run):
@@ -38,19 +40,20 @@ def test_figures_are_written(results):
 def test_layer_auto_uses_the_sweep_best_layer_downstream(results):
     import json
 
-    from steering_reliability.layers import pick_layer
+    from steering_reliability.layers import eligible_layers, pick_layer
     from steering_reliability.tensors import load_tensors
 
-    results, _ = results
+    results, config = results
+    config = with_defaults(config)
     auto = results.parent / "smollm2-local"
     record = json.loads((auto / "layer.json").read_text())
     sweep = pd.read_csv(auto / "tables/layer_sweep.csv")
     assert sorted(sweep["layer"].unique()) == list(range(30))
-    assert record == {**record, "source": "sweep", "layer": pick_layer(sweep)}
-    for path in (
-        auto / "vectors/anti-LGBTQ-rights/baseline.safetensors",
-        auto / "ood/sycophancy_test/vectors.safetensors",
-    ):
+    # picked among the first three quarters of the layers (an unrestricted pick takes SmolLM2's last layer)
+    eligible = eligible_layers(30, config["sweep"]["auto_depth"])
+    assert record == {**record, "source": "sweep", "layer": pick_layer(sweep, eligible)}
+    assert record["eligible_layers"] == [0, 22] and record["layer"] <= 22
+    for path in (auto / "vectors/anti-LGBTQ-rights.safetensors", auto / "steering/truthfulqa/activations.safetensors"):
         assert int(load_tensors(path)[1]["layer"]) == record["layer"]
     fixed = json.loads((results / "layer.json").read_text())
     assert fixed == {"layer": 10, "source": "config"}
@@ -62,25 +65,25 @@ def test_ood_tables_hold_six_vectors_on_five_variants(results):
 
     results, config = results
     per_split = config["data"]["max_items"] // 2
-    vectors = load_tensors(results / "ood/anti-LGBTQ-rights/vectors.safetensors")[0]
+    vectors = load_tensors(results / "vectors/anti-LGBTQ-rights.safetensors")[0]
     assert sorted(vectors) == sorted(VECTORS)
-    for name in VARIANTS:
+    for name in VECTORS:
         assert float(vectors[name].norm()) == pytest.approx(float(vectors["baseline"].norm()), rel=1e-5)
     items = pd.read_parquet(results / "tables/ood_items.parquet")
-    assert len(items) == 3 * len(VARIANTS) * len(VECTORS) * per_split
-    # the ID setting of the OOD study is the ID study's computation
+    assert len(items) == 2 * len(VARIANTS) * len(VECTORS) * per_split
+    # the ID table is the (baseline vector, baseline prompts) part of the same evaluation: computed once
     id_items = pd.read_parquet(results / "tables/items.parquet")
+    id_items = id_items[id_items["dataset"].isin(config["ood"]["datasets"])]
     same = items[(items["vector"] == "baseline") & (items["variant"] == "baseline")]
     merged = same.merge(id_items, on=["dataset", "item_id"], suffixes=("_ood", "_id"))
     assert len(merged) == len(id_items)
-    assert merged["slope_ood"].to_numpy() == pytest.approx(merged["slope_id"].to_numpy(), abs=1e-4)
+    assert (merged["slope_ood"] == merged["slope_id"]).all()
     # the unsteered propensity does not depend on the vector
-    propensities = pd.read_parquet(results / "ood/sycophancy_test/PT_neg/propensities.parquet")
-    unsteered = propensities[propensities["multiplier"] == 0].groupby("item_id")["logit_diff"].nunique()
+    propensities = pd.read_parquet(results / "steering/truthfulqa/propensities.parquet")
+    unsteered = propensities[propensities["multiplier"] == 0].groupby(["variant", "item_id"])["logit_diff"].nunique()
     assert (unsteered == 1).all()
     relative = pd.read_csv(results / "tables/relative_steerability.csv")
-    assert len(relative) == 3 * len(VARIANTS) ** 2
-    assert (relative["kept"] == (relative["self_steerability"].abs() > 0.25)).all()
+    assert len(relative) == 2 * len(VARIANTS) ** 2
 
 
 def test_summary_lists_every_quantity_with_the_paper_value(results):
@@ -89,18 +92,30 @@ def test_summary_lists_every_quantity_with_the_paper_value(results):
     for model in config["models"]:
         quantities = set(summary.loc[summary["model"] == model, "quantity"])
         assert {
+            "steering_layer",
             "mean_steerability",
-            "median_steerability",
-            "variance_steerability",
             "anti_steerable_fraction",
+            "significantly_anti_steerable_fraction",
             "share_ab",
             "share_yes_no",
             "spearman_id_vs_ood",
             "relative_steerability_vs_gap_rho",
+            "min_cosine_to_baseline_vector",
+            "geometry_rho[difference_cosine]",
         } <= quantities
     cross = summary[summary["quantity"].str.startswith("cross_model_rho")]
     assert set(cross["quantity"]) == {"cross_model_rho_ID", "cross_model_rho_OOD"}
-    assert "0.891" in (results.parent / "summary.md").read_text()
+    # the tiny study is far too small, and its models are not the paper's: the summary says both
+    headline = summary[summary["quantity"] == "spearman_id_vs_ood"]
+    assert headline["note"].str.startswith("n too small: only 2 datasets").all()
+    assert headline["verdict"].str.startswith("not comparable").all()
+    assert headline["paper"].str.contains("0.891").all()
+    markdown = (results.parent / "summary.md").read_text()
+    assert (
+        "## Which of the paper's findings this run reproduces" in markdown and "not testable (n too small)" in markdown
+    )
+    findings = pd.read_csv(results.parent / "findings.csv")
+    assert set(findings["model"]) >= set(config["models"])
 
 
 def test_tables_hold_every_item_and_multiplier(results):
@@ -114,12 +129,17 @@ def test_tables_hold_every_item_and_multiplier(results):
     for dataset, frame in items.groupby("dataset"):
         assert summary.loc[dataset, "mean_steerability"] == pytest.approx(frame["slope"].mean())
         assert summary.loc[dataset, "anti_steerable_fraction"] == pytest.approx((frame["slope"] <= 0).mean())
-    propensities = pd.read_parquet(results / "steering/corrigible-neutral-HHH/baseline/baseline/propensities.parquet")
-    assert len(propensities) == per_split * len(config["steering"]["multipliers"])
+    propensities = pd.read_parquet(results / "steering/anti-LGBTQ-rights/propensities.parquet")
+    variants = 5 * 6  # an OOD dataset: every vector on every prompt variant
+    assert len(propensities) == variants * per_split * len(config["steering"]["multipliers"])
+    # a dataset outside the OOD study: the baseline vector on the baseline prompts only
+    baseline_only = pd.read_parquet(results / "steering/corrigible-neutral-HHH/propensities.parquet")
+    assert len(baseline_only) == per_split * len(config["steering"]["multipliers"])
     assert propensities["logit_diff"].notna().all()
     # persona items carry the Yes/No factor, the others do not
     assert items[items["dataset"] == "anti-LGBTQ-rights"]["positive_is_yes"].notna().all()
-    assert items[items["dataset"] == "sycophancy_test"]["positive_is_yes"].isna().all()
+    assert items[items["dataset"] == "truthfulqa"]["positive_is_yes"].isna().all()
+    assert (items["slope_se"] > 0).all()
 
 
 def test_bias_shares_add_up(results):
@@ -133,21 +153,22 @@ def test_vector_metadata_records_layer_and_config(results):
     from steering_reliability.tensors import load_tensors
 
     results, config = results
-    tensors, metadata = load_tensors(results / "vectors/anti-LGBTQ-rights/baseline.safetensors")
-    assert tensors["vector"].shape == (576,)
+    tensors, metadata = load_tensors(results / "vectors/anti-LGBTQ-rights.safetensors")
+    assert tensors["baseline"].shape == (576,)
     assert int(metadata["layer"]) == config["models"]["smollm2-135m-instruct"]["layer"]
     assert len(metadata["config_hash"]) == 16
-    activations, act_meta = load_tensors(results / "activations/anti-LGBTQ-rights/baseline.safetensors")
-    assert activations["positive"].shape == (4, 30, 576)
-    assert act_meta["split"] == "train"
+    activations, act_meta = load_tensors(results / "activations/anti-LGBTQ-rights.safetensors")
+    # the steering layer only, for each of the five prompt variants
+    assert activations["baseline.positive"].shape == (4, 1, 576) and len(activations) == 10
+    assert act_meta["split"] == "train" and act_meta["layers"] == "[10]"
 
 
-def test_html_report_holds_every_figure_with_its_caption(tiny_run):
+def test_html_report_holds_every_figure_and_the_summary_tables_with_their_captions(tiny_run):
     import subprocess
 
     from conftest import workflow_command
 
-    workdir, _ = tiny_run
+    workdir, config = tiny_run
     report = workdir / "report.html"
     completed = subprocess.run(workflow_command(workdir, "--report", str(report)), capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -164,6 +185,18 @@ def test_html_report_holds_every_figure_with_its_caption(tiny_run):
         ("figA2_multiplier_range", "Appendix figure A2: effect of the multiplier range"),
     ):
         assert figure in html and caption in html, figure
+    for table, caption in (
+        ("summary.csv", "Summary: the headline quantities beside the paper"),
+        ("findings.csv", "Findings: which of the paper"),
+        ("steerability.csv", "Steerability per dataset"),
+        ("bias.csv", "Spurious factors per dataset"),
+        ("ood_correlations.csv", "Correlations of the out-of-distribution study"),
+        ("geometry_correlations.csv", "Does the geometry of the training activations predict"),
+    ):
+        assert table in html and caption in html, table
+    # captions take their values from the run's config, not from the default one
+    assert str(config["steering"]["multipliers"]) in html
+    assert "-1.5 to 1.5" not in html and "a small CPU model" not in html
 
 
 def test_every_artifact_has_provenance_and_a_manifest_entry(results):
@@ -176,13 +209,13 @@ def test_every_artifact_has_provenance_and_a_manifest_entry(results):
     assert listed[figure]["rule"] == "figure_steerability_distribution"
     record = json.loads((folder / "figures/fig1_steerability_distribution.png.prov.json").read_text())
     assert record["sha256"] == listed[figure]["sha256"]
-    vector = json.loads((folder / "vectors/anti-LGBTQ-rights/baseline.safetensors.prov.json").read_text())
+    vector = json.loads((folder / "vectors/anti-LGBTQ-rights.safetensors.prov.json").read_text())
     assert vector["model"]["id"] == "smollm2-135m-instruct"
     assert vector["model"]["weights_sha256"]["model.safetensors"]
     assert vector["packages"]["torch"].startswith("2.13.0")
     assert len(vector["config_hash"]) == 16 and vector["workflow_commit"]
     assert set(vector["inputs"]) == {
-        "results/smollm2-135m-instruct/activations/anti-LGBTQ-rights/baseline.safetensors",
+        "results/smollm2-135m-instruct/activations/anti-LGBTQ-rights.safetensors",
         "results/smollm2-135m-instruct/layer.json",
     }
 
@@ -207,10 +240,45 @@ def test_audit_explains_an_artifact_and_flags_a_tampered_input(tiny_run, tmp_pat
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "rule: figure_propensity_curves" in clean.stdout and "all checksums match" in clean.stdout
     assert "cache_activations" in clean.stdout  # the chain goes back to the activation cache
-    activations = copy / "results/smollm2-135m-instruct/activations/corrigible-neutral-HHH/baseline.safetensors"
+    activations = copy / "results/smollm2-135m-instruct/activations/corrigible-neutral-HHH.safetensors"
     activations.write_bytes(activations.read_bytes() + b"\0")
     tampered = subprocess.run(command, capture_output=True, text=True)
     assert tampered.returncode == 1
     assert "PROBLEMS FOUND" in tampered.stdout
-    assert "activations/corrigible-neutral-HHH/baseline.safetensors" in tampered.stdout
+    assert "activations/corrigible-neutral-HHH.safetensors" in tampered.stdout
     assert "modified after it was made" in tampered.stdout
+    # a workflow file whose record was deleted cannot pass as a source
+    (activations.parent / f"{activations.name}.prov.json").unlink()
+    unrecorded = subprocess.run(command, capture_output=True, text=True)
+    assert unrecorded.returncode == 1 and "no provenance record" in unrecorded.stdout
+    # run from another directory, without --root: the working directory is found from the path
+    found = subprocess.run(command[:4] + [str(copy / figure)], capture_output=True, text=True, cwd="/")
+    assert found.returncode == 1 and f"artifact: {figure}" in found.stdout
+    # a missing path and a directory get their own message and exit 2
+    for wrong, message in ((copy / "results/nope.png", "no such file"), (copy / "results", "a directory")):
+        usage = subprocess.run(command[:4] + [str(wrong)], capture_output=True, text=True)
+        assert usage.returncode == 2 and message in usage.stderr and "Traceback" not in usage.stderr
+
+
+def test_the_paper_exact_protocol_runs_with_the_paper_codes_split_and_prompt_strings(tmp_path, small_model_json):
+    """protocol: paper-exact = the overlapping test slice items[50:N] and repepo's prompt strings."""
+    import json
+
+    from conftest import prepare_workdir, run_workflow, tiny_config
+
+    config = tiny_config(full_study=False)
+    config["protocol"] = "paper-exact"
+    config["data"]["datasets"] = ["corrigible-neutral-HHH", "myopic-reward"]
+    config["figures"]["example_dataset"] = "myopic-reward"
+    # SmolLM2's chat format is ChatML, as Qwen's: repepo's Qwen strings fit it (the id names no family)
+    config["models"]["smollm2-135m-instruct"]["prompt_format"] = "repepo-qwen-chat"
+    workdir = prepare_workdir(tmp_path / "paper-exact", config)
+    run_workflow(workdir, "results/smollm2-135m-instruct/tables/steerability.csv")
+    table = pd.read_parquet(workdir / "results/datasets/myopic-reward.parquet")
+    test = table[table["split"] == "test"]
+    assert test["shuffled_index"].min() == 50 and len(test) == len(table[table["split"] == "train"]) * 2 - 50
+    record = json.loads((workdir / "results/smollm2-135m-instruct/tables/steerability.csv.prov.json").read_text())
+    assert record["config"]["data"]["split"] == "repo-exact"
+    assert record["config"]["models"]["smollm2-135m-instruct"]["prompt_format"] == "repepo-qwen-chat"
+    steerability = pd.read_csv(workdir / "results/smollm2-135m-instruct/tables/steerability.csv")
+    assert len(steerability) == 2 and steerability["n_items"].eq(4).all()

@@ -1,24 +1,26 @@
-"""Cache the answer-letter residual stream of every training item at every layer."""
+"""Cache the answer-letter residual stream of training items (at the layers later rules read).
+
+A cache file holds, per prompt variant, ``{variant}.positive`` and ``{variant}.negative`` of
+shape (items, cached layers, d); its metadata ``layers`` lists the cached layers
+(``steering_reliability.tensors.cached_layer`` reads one layer back).
+"""
 
 from __future__ import annotations
 
 import torch
-from tqdm import tqdm
 
 from steering_reliability.engine import SteeringEngine
 from steering_reliability.prompts import EncodedItem
 
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
 
 def letter_activations(
-    engine: SteeringEngine, items: list[EncodedItem], description: str = "activations"
+    engine: SteeringEngine, items: list[EncodedItem], layers: list[int] | None = None
 ) -> dict[str, torch.Tensor]:
-    """``positive`` and ``negative`` activations, each of shape (items, layers, d)."""
+    """``positive`` and ``negative`` activations, each of shape (items, layers, d); every layer by default."""
     if not items:
         raise ValueError("no items to record activations for")
     engine.share_prefix(items)
-    positive, negative = [], []
-    for item in tqdm(items, desc=description, unit="item", mininterval=5):
-        both = engine.letter_activations(item)
-        positive.append(both[0])
-        negative.append(both[1])
-    return {"positive": torch.stack(positive), "negative": torch.stack(negative)}
+    both = engine.letter_activations(items, layers)
+    return {"positive": both[:, 0], "negative": both[:, 1]}

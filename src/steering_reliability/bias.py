@@ -52,3 +52,23 @@ def factor_effects(table: pd.DataFrame, outcome: str) -> dict[str, float]:
         effects[f"effect_{FACTORS[name]}"] = float(fit.params[name])
         effects[f"pvalue_{FACTORS[name]}"] = float(fit.pvalues[name])
     return effects
+
+
+def share_intervals(table: pd.DataFrame, resamples: int, seed: int, outcome: str = "slope") -> dict[str, float]:
+    """Bootstrap intervals (over items) of the shares ``variance_shares`` gives, and the small-n flag.
+
+    The factors are those present and varying in the whole dataset, entered in the same order.
+    """
+    from steering_reliability import statistics
+
+    factors = [name for name in FACTORS if name in table and table[name].notna().all() and table[name].nunique() > 1]
+    intervals = {"shares_small_n": bool(len(table) < statistics.MIN_ITEMS_FOR_SHARES)}
+    if not factors or len(table) < 3:
+        return intervals
+    estimates = statistics.share_intervals(
+        table[outcome].to_numpy(dtype=float), table[factors].to_numpy(dtype=float), resamples, seed
+    )
+    for name, estimate in zip(factors, estimates):
+        intervals[f"share_{FACTORS[name]}_ci_low"] = estimate.low
+        intervals[f"share_{FACTORS[name]}_ci_high"] = estimate.high
+    return intervals

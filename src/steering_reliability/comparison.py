@@ -11,9 +11,11 @@ import itertools
 
 import pandas as pd
 
-from steering_reliability.ood import shift_name, spearman
+from steering_reliability import statistics
+from steering_reliability.ood import shift_name
+from steering_reliability.variants import HEADLINE_SHIFT
 
-OOD_SHIFT = shift_name("SYS_pos", "PT_neg")
+OOD_SHIFT = shift_name(*HEADLINE_SHIFT)
 
 
 def long_table(per_model: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
@@ -27,8 +29,9 @@ def long_table(per_model: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
     )
 
 
-def cross_model_spearman(id_table: pd.DataFrame, ood_table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model pair, setting) with Spearman rho over the datasets both models have."""
+def cross_model_spearman(id_table: pd.DataFrame, ood_table: pd.DataFrame, resamples: int, seed: int) -> pd.DataFrame:
+    """One row per (model pair, setting): Spearman rho over the datasets both models have, with a
+    bootstrap interval over datasets and a permutation p-value."""
     rows = []
     models = list(dict.fromkeys(id_table["model"]))
     for model_a, model_b in itertools.combinations(models, 2):
@@ -36,18 +39,19 @@ def cross_model_spearman(id_table: pd.DataFrame, ood_table: pd.DataFrame) -> pd.
             wide = table.pivot(index="dataset", columns="model", values="steerability")
             wide = wide.dropna(subset=[m for m in (model_a, model_b) if m in wide])
             if model_a in wide and model_b in wide:
-                rho, p = spearman(wide[model_a], wide[model_b])
-                n = len(wide)
+                estimate = statistics.spearman(wide[model_a], wide[model_b], resamples, seed)
             else:
-                rho, p, n = float("nan"), float("nan"), 0
+                estimate = statistics.Estimate(float("nan"), float("nan"), float("nan"), 0)
             rows.append(
                 {
                     "model_a": model_a,
                     "model_b": model_b,
                     "setting": setting,
-                    "spearman_rho": rho,
-                    "p_value": p,
-                    "n_datasets": n,
+                    "spearman_rho": estimate.value,
+                    "ci_low": estimate.low,
+                    "ci_high": estimate.high,
+                    "p_value": estimate.p_value,
+                    "n_datasets": estimate.n,
                 }
             )
     return pd.DataFrame(rows)

@@ -1,20 +1,29 @@
 """Checks of a study config beyond its JSON schema, run before any compute.
 
-The schema (workflow/schemas/config.schema.yaml) catches unknown keys, wrong types
-and out-of-range values; these checks need the package's knowledge: which datasets
-exist, which embedded models exist and how many layers they have.
+The schema (workflow/schemas/config.schema.yaml) catches unknown keys, wrong types and
+out-of-range values, and fills in the defaults; these checks need the package's
+knowledge: which datasets exist and which have persona sentences, which embedded models
+exist and how many layers they (or a local model directory) have, whether the paths the
+config names exist. Each problem is reported with the key that causes it.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
+import math
 from pathlib import Path
 
 from steering_reliability.embedded import EMBEDDED_MODELS
 from steering_reliability.items import known_datasets
+from steering_reliability.personas import WITHOUT_PERSONA_SENTENCES
+from steering_reliability.prompts import CHAT_TEMPLATE, REPEPO_FORMATS
 
 # Decoder blocks of the embedded models (checked against the loaded models in the tests).
 EMBEDDED_LAYERS = {"qwen2.5-coder-0.5b-instruct": 24, "smollm2-135m-instruct": 30}
+# Test items per dataset below which the per-dataset statistics (a variance, an OLS with two
+# factors and an intercept) have no residual degrees of freedom to speak of.
+MIN_ITEMS_PER_SPLIT = 4
 
 
 class ConfigError(ValueError):
@@ -26,45 +35,138 @@ def _suggest(value: str, options: list[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-def check_config(config: dict) -> None:
-    """Raise ``ConfigError`` naming the key and the allowed values of the first problem found."""
+def _check_numbers(key: str, values: list) -> None:
+    for index, value in enumerate(values):
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}[{index}]: {value} is not a finite number")
+
+
+def _dataset_list(config: dict, section: str) -> list[str]:
+    """The OOD study's datasets (a subset of data.datasets) or the sweep's (any known datasets)."""
+    names = config[section]["datasets"]
+    datasets = config["data"]["datasets"]
+    if names == "all":
+        return list(datasets)
     known = known_datasets()
-    for index, name in enumerate(config["data"]["datasets"]):
+    for index, name in enumerate(names):
+        if section == "ood" and name not in datasets:
+            raise ConfigError(f"{section}.datasets[{index}]: {name!r} is not one of data.datasets")
+        if name not in known:
+            raise ConfigError(f"{section}.datasets[{index}]: unknown dataset {name!r}{_suggest(name, known)}")
+    return list(names)
+
+
+# The paper code's prompt format for a model family, recognised from the model id (protocol paper-exact).
+_FAMILY_FORMATS = (("llama-2", "repepo-llama2-chat"), ("qwen", "repepo-qwen-chat"), ("gemma", "repepo-gemma-chat"))
+
+
+def resolve_protocol(config: dict) -> None:
+    """Fill in what ``protocol`` decides: data.split and every model's prompt_format (where left null).
+
+    ``default``: disjoint halves and each model's chat template. ``paper-exact``: the paper code's
+    overlapping test slice (repo-exact) and its prompt strings; a model whose family is not
+    recognised from its id must name its repepo prompt format.
+    """
+    paper = config["protocol"] == "paper-exact"
+    split = config["data"]["split"]
+    if paper and split not in (None, "repo-exact"):
+        raise ConfigError(f"data.split: {split!r} contradicts protocol: paper-exact (which uses repo-exact)")
+    config["data"]["split"] = split or ("repo-exact" if paper else "disjoint")
+    for name, entry in config["models"].items():
+        if entry["prompt_format"] is None:
+            if not paper:
+                entry["prompt_format"] = CHAT_TEMPLATE
+                continue
+            identity = entry["id"].lower()
+            formats = [prompt_format for family, prompt_format in _FAMILY_FORMATS if family in identity]
+            if not formats:
+                raise ConfigError(
+                    f"models.{name}.prompt_format: protocol paper-exact needs one of {', '.join(REPEPO_FORMATS)}; "
+                    f"none is known for {entry['id']!r}"
+                )
+            entry["prompt_format"] = formats[0]
+        elif paper and entry["prompt_format"] == CHAT_TEMPLATE:
+            raise ConfigError(f"models.{name}.prompt_format: chat_template contradicts protocol: paper-exact")
+
+
+def model_layer_count(entry: dict) -> int | None:
+    """Decoder blocks of a model whose config can be read before any download (embedded, local)."""
+    if entry["source"] == "embedded":
+        return EMBEDDED_LAYERS.get(entry["id"])
+    if entry["source"] == "local":
+        config_file = Path(entry["id"]).expanduser() / "config.json"
+        text = json.loads(config_file.read_text())
+        text = text.get("text_config", text)
+        return text.get("num_hidden_layers")
+    return None
+
+
+def _check_data(config: dict) -> None:
+    data = config["data"]
+    known = known_datasets()
+    for index, name in enumerate(data["datasets"]):
         if name not in known:
             raise ConfigError(f"data.datasets[{index}]: unknown dataset {name!r}{_suggest(name, known)}")
-    max_items = config["data"].get("max_items")
-    if max_items is not None and max_items // 2 < 1:
-        raise ConfigError(f"data.max_items: {max_items} is too small to split into a train and a test half (need >= 2)")
+    if data["mirror"] is not None and not Path(data["mirror"]).is_dir():
+        raise ConfigError(
+            f"data.mirror: {data['mirror']} is not a folder (resolved from {Path.cwd()}); "
+            "set it to a local copy of the raw files, or to null to download them from their upstream repositories"
+        )
+    if data["checksums"] is not None and not Path(data["checksums"]).is_file():
+        raise ConfigError(f"data.checksums: {data['checksums']} is not a file")
+    if data["max_items"] is not None and data["max_items"] // 2 < MIN_ITEMS_PER_SPLIT:
+        raise ConfigError(
+            f"data.max_items: {data['max_items']} gives {data['max_items'] // 2} test item(s) per dataset; the "
+            f"per-dataset statistics need at least {MIN_ITEMS_PER_SPLIT} (max_items >= {2 * MIN_ITEMS_PER_SPLIT})"
+        )
+
+
+def _check_steering(config: dict) -> None:
     multipliers = config["steering"]["multipliers"]
-    if len(set(multipliers)) != len(multipliers):
-        raise ConfigError(f"steering.multipliers: duplicated values in {multipliers}")
+    _check_numbers("steering.multipliers", multipliers)
     if 0 not in multipliers:
         raise ConfigError(f"steering.multipliers: must include 0 (the unsteered propensity), got {multipliers}")
-    example = config.get("figures", {}).get("example_dataset")
+    if len(multipliers) < 3:
+        raise ConfigError(f"steering.multipliers: a slope needs 0 and at least two other values, got {multipliers}")
+    sweep = config["sweep"]
+    _check_numbers("sweep.multipliers", sweep["multipliers"])
+    if sweep["datasets"] and 0 in sweep["multipliers"]:
+        raise ConfigError("sweep.multipliers: the layer sweep uses multipliers without 0 (docs/protocol.md)")
+
+
+def _check_models(config: dict, sweep_datasets: list[str]) -> None:
+    for name, entry in config["models"].items():
+        key = f"models.{name}"
+        if entry["layer"] == "auto" and not sweep_datasets:
+            raise ConfigError(f"{key}.layer: 'auto' needs the layer sweep: set sweep.datasets")
+        if entry["source"] == "embedded" and entry["id"] not in EMBEDDED_MODELS:
+            raise ConfigError(
+                f"{key}.id: unknown embedded model {entry['id']!r}; known: {', '.join(sorted(EMBEDDED_MODELS))}"
+            )
+        if entry["source"] == "local" and not (Path(entry["id"]).expanduser() / "config.json").is_file():
+            raise ConfigError(f"{key}.id: {entry['id']} is not a readable model directory (no config.json)")
+        layers = model_layer_count(entry)
+        if layers is not None and entry["layer"] != "auto" and not 0 <= entry["layer"] < layers:
+            raise ConfigError(
+                f"{key}.layer: {entry['layer']} is out of range: {entry['id']} has layers 0..{layers - 1}"
+            )
+
+
+def check_config(config: dict) -> None:
+    """Resolve the protocol, then raise ``ConfigError`` naming the key of the first problem found.
+
+    ``config`` has the schema's defaults filled in.
+    """
+    resolve_protocol(config)
+    _check_data(config)
+    _check_steering(config)
+    example = config["figures"]["example_dataset"]
     if example is not None and example not in config["data"]["datasets"]:
         raise ConfigError(f"figures.example_dataset: {example!r} is not one of data.datasets")
-    for section in ("ood", "sweep"):
-        names = config.get(section, {}).get("datasets", [])
-        for index, name in enumerate([] if names == "all" else names):
-            if name not in config["data"]["datasets"]:
-                raise ConfigError(f"{section}.datasets[{index}]: {name!r} is not one of data.datasets")
-    sweep = config.get("sweep", {})
-    if sweep.get("datasets") and 0 in sweep.get("multipliers", []):
-        raise ConfigError("sweep.multipliers: the layer sweep uses multipliers without 0 (STUDY.md)")
-    for name, entry in config["models"].items():
-        if entry["layer"] == "auto" and not sweep.get("datasets"):
-            raise ConfigError(f"models.{name}.layer: 'auto' needs the layer sweep: set sweep.datasets")
-        key = f"models.{name}"
-        if entry["source"] == "embedded":
-            if entry["id"] not in EMBEDDED_MODELS:
-                raise ConfigError(
-                    f"{key}.id: unknown embedded model {entry['id']!r}; known: {', '.join(sorted(EMBEDDED_MODELS))}"
-                )
-            layers = EMBEDDED_LAYERS[entry["id"]]
-            if entry["layer"] != "auto" and not 0 <= entry["layer"] < layers:
-                raise ConfigError(
-                    f"{key}.layer: {entry['layer']} is out of range: {entry['id']} has layers 0..{layers - 1}"
-                )
-        elif entry["source"] == "local":
-            if not (Path(entry["id"]).expanduser() / "config.json").is_file():
-                raise ConfigError(f"{key}.id: {entry['id']} is not a readable model directory (no config.json)")
+    ood_datasets = _dataset_list(config, "ood")
+    for index, name in enumerate(ood_datasets):
+        if name in WITHOUT_PERSONA_SENTENCES:
+            raise ConfigError(
+                f"ood.datasets: {name!r} has no persona sentences in the paper's code, so it has no OOD prompt variants"
+            )
+    _check_models(config, _dataset_list(config, "sweep"))

@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from steering_reliability.artifacts import atomic_path
+from steering_reliability.artifacts import apply_umask, atomic_path
 from steering_reliability.sources import ChecksumError, sha256_of
 
 
@@ -152,4 +152,5 @@ def convert_to_transformers(model: EmbeddedModel, wheel_dir: Path, output_dir: P
             shutil.rmtree(output_dir)
         output_dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staging), str(output_dir))
+    apply_umask(output_dir)
     return output_dir

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from steering_reliability.engine import Steering, SteeringEngine
 from steering_reliability.prompts import EncodedItem
@@ -16,22 +15,33 @@ def propensity_table(
     layer: int,
     vectors: dict[str, torch.Tensor],
     multipliers: list[float],
-    description: str = "steering",
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, torch.Tensor]:
     """One row per (item, vector, multiplier): the logit difference under ``multiplier * vector`` at ``layer``.
 
-    All vectors and multipliers of an item share one engine call (one pass over its prompt),
-    and multiplier 0 (unsteered, the same for every vector) is computed once.
+    All vectors and multipliers of a batch of items share one forward pass, and multiplier 0
+    (unsteered, the same for every vector) is computed once. Also returns the items'
+    unsteered answer-letter activations at ``layer``, (items, 2, d), read in the same pass.
     """
     settings = [(name, float(multiplier)) for name in vectors for multiplier in multipliers]
-    unique = list(dict.fromkeys(None if multiplier == 0 else (name, multiplier) for name, multiplier in settings))
-    steerings = [Steering(None, 0.0) if key is None else Steering(vectors[key[0]], key[1]) for key in unique]
-    column = [unique.index(None if multiplier == 0 else (name, multiplier)) for name, multiplier in settings]
+    steerings = [Steering(vectors[name], multiplier, layer) for name, multiplier in settings]
     engine.share_prefix(items)
+    differences, activations = engine.logit_differences(items, steerings, read_layer=layer)
+    rows = [
+        {"item_id": item.item_id, "vector": name, "multiplier": multiplier, "logit_diff": difference}
+        for item, values in zip(items, differences.tolist())
+        for (name, multiplier), difference in zip(settings, values)
+    ]
+    return pd.DataFrame(rows), activations
+
+
+def difference_cosines(item_ids: list[str], letter: torch.Tensor, vectors: dict[str, torch.Tensor]) -> pd.DataFrame:
+    """Per (item, vector): cosine between the item's own (positive - negative) activation and the vector.
+
+    ``letter`` holds the unsteered answer-letter activations at the steering layer, (items, 2, d).
+    """
+    differences = (letter[:, 0] - letter[:, 1]).double()
     rows = []
-    for item in tqdm(items, desc=description, unit="item", mininterval=5):
-        computed = engine.logit_differences(item, layer, steerings).tolist()
-        differences = [computed[index] for index in column]
-        for (name, multiplier), difference in zip(settings, differences):
-            rows.append({"item_id": item.item_id, "vector": name, "multiplier": multiplier, "logit_diff": difference})
+    for name, vector in vectors.items():
+        cosines = torch.nn.functional.cosine_similarity(differences, vector.double()[None], dim=1)
+        rows += [{"item_id": item, "vector": name, "difference_cosine": float(c)} for item, c in zip(item_ids, cosines)]
     return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""The study's figures (STUDY.md, "Figures"), drawn with seaborn, saved as PNG and SVG."""
+"""The study's figures (docs/protocol.md), drawn with seaborn, saved as PNG and SVG."""
 
 from __future__ import annotations
 
@@ -8,19 +8,25 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from steering_reliability.artifacts import atomic_path  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="paper")
+# SVG element ids are hashed from this salt instead of a random one: identical files across runs.
+matplotlib.rcParams["svg.hashsalt"] = "steering-reliability"
+# seaborn draws strip-plot jitter from numpy's global generator and bootstraps regression bands
+# with its own: both are seeded so that a figure is a function of its data alone.
+SEED = 0
 
 
 def save_figure(figure: plt.Figure, png: str | Path, svg: str | Path) -> None:
     figure.tight_layout()
     for path, fmt in ((png, "png"), (svg, "svg")):
         with atomic_path(path) as partial:
-            # A fixed date keeps the SVG identical across runs.
+            # No date or software version in the files: identical bytes across runs.
             metadata = {"Date": None} if fmt == "svg" else {"Software": None}
             figure.savefig(partial, format=fmt, dpi=150, metadata=metadata)
     plt.close(figure)
@@ -34,6 +40,7 @@ def steerability_distribution(items: pd.DataFrame, model: str) -> plt.Figure:
     """Figure 1: per-item steerability per dataset, datasets ordered by median."""
     order = items.groupby("dataset")["slope"].median().sort_values(ascending=False).index
     figure, axis = plt.subplots(figsize=(9, _height(len(order))))
+    np.random.seed(SEED)
     sns.boxplot(data=items, y="dataset", x="slope", order=order, color="#a6cee3", fliersize=0, ax=axis)
     sns.stripplot(data=items, y="dataset", x="slope", order=order, size=2, color="#1f3b57", alpha=0.6, ax=axis)
     axis.axvline(0, color="black", linewidth=0.8)
@@ -45,19 +52,45 @@ def steerability_distribution(items: pd.DataFrame, model: str) -> plt.Figure:
     return figure
 
 
+def _rho_text(row) -> str:
+    """rho with its 95% interval and n, for legends and titles."""
+    interval = "" if pd.isna(row["ci_low"]) else f" [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+    return f"rho = {row['spearman_rho']:.2f}{interval}, n = {int(row['n_datasets'])}"
+
+
 def anti_steerable_fraction(summary: pd.DataFrame, model: str) -> plt.Figure:
-    """Figure 2: fraction of items with slope <= 0, per dataset."""
-    ordered = summary.sort_values("anti_steerable_fraction", ascending=False)
+    """Figure 2: fraction of items with slope <= 0 per dataset, with its 95% bootstrap interval, and the
+    fraction whose slope is significantly below 0."""
+    ordered = summary.sort_values("anti_steerable_fraction", ascending=False).reset_index(drop=True)
     figure, axis = plt.subplots(figsize=(9, _height(len(ordered))))
-    sns.barplot(data=ordered, y="dataset", x="anti_steerable_fraction", color="#e31a1c", ax=axis)
-    axis.set(
-        xlim=(0, 1), xlabel="anti-steerable fraction (slope <= 0)", ylabel="", title=f"Anti-steerable items: {model}"
+    positions = range(len(ordered))
+    axis.barh(positions, ordered["anti_steerable_fraction"], color="#fb9a99", label="slope <= 0")
+    axis.errorbar(
+        ordered["anti_steerable_fraction"],
+        positions,
+        xerr=[
+            ordered["anti_steerable_fraction"] - ordered["anti_steerable_fraction_ci_low"],
+            ordered["anti_steerable_fraction_ci_high"] - ordered["anti_steerable_fraction"],
+        ],
+        fmt="none",
+        ecolor="black",
+        elinewidth=0.8,
+        capsize=2,
+        label="95% bootstrap interval",
     )
+    axis.barh(
+        positions, ordered["significantly_anti_steerable_fraction"], color="#e31a1c", label="slope significantly < 0"
+    )
+    axis.set_yticks(list(positions), ordered["dataset"])
+    axis.invert_yaxis()
+    axis.set(xlim=(0, 1), xlabel="fraction of test items", ylabel="", title=f"Anti-steerable items: {model}")
+    axis.legend(loc="lower right", fontsize=7)
     return figure
 
 
 def variance_explained(bias: pd.DataFrame, model: str) -> plt.Figure:
-    """Figure 3: share of slope variance explained by A/B and Yes/No (stacked), per dataset."""
+    """Figure 3: share of slope variance explained by A/B and Yes/No (stacked), per dataset, with the
+    95% bootstrap interval of each share drawn at the end of its segment."""
     ordered = bias.sort_values(["share_ab", "share_yes_no"], ascending=True).reset_index(drop=True)
     figure, axis = plt.subplots(figsize=(9, _height(len(ordered))))
     left = pd.Series(0.0, index=ordered.index)
@@ -67,12 +100,27 @@ def variance_explained(bias: pd.DataFrame, model: str) -> plt.Figure:
         ("share_residual", "unexplained", "#d9d9d9"),
     ):
         axis.barh(ordered["dataset"], ordered[column], left=left, label=label, color=colour)
+        if f"{column}_ci_low" in ordered:
+            end = left + ordered[column]
+            axis.errorbar(
+                end,
+                ordered["dataset"],
+                xerr=[
+                    (ordered[column] - ordered[f"{column}_ci_low"]).clip(lower=0).fillna(0),
+                    (ordered[f"{column}_ci_high"] - ordered[column]).clip(lower=0).fillna(0),
+                ],
+                fmt="none",
+                ecolor="black",
+                elinewidth=0.7,
+                capsize=1.5,
+            )
         left = left + ordered[column]
+    small = ordered[ordered["shares_small_n"]]["dataset"].tolist()
     axis.set(
         xlim=(0, 1),
-        xlabel="share of per-item steerability variance",
+        xlabel="share of per-item steerability variance (whiskers: 95% bootstrap intervals)",
         ylabel="",
-        title=f"Variance explained by spurious factors: {model}",
+        title=f"Variance explained by spurious factors: {model}" + (" (n too small for shares)" if small else ""),
     )
     axis.legend(loc="lower right", frameon=True)
     return figure
@@ -111,40 +159,49 @@ def _identity_line(axis, values) -> None:
 
 
 def id_vs_ood(table: pd.DataFrame, correlations: pd.DataFrame, model: str) -> plt.Figure:
-    """Figure 5: per-dataset ID steerability against OOD steerability for each shift, with Spearman rho."""
-    rho = correlations.set_index("shift")["spearman_rho"]
+    """Figure 5: per-dataset ID steerability against OOD steerability for each shift, with Spearman rho
+    and its interval; the paper's headline shift first, drawn larger."""
+    rho = correlations[correlations["kind"] == "id_vs_ood"].set_index("setting")
     shifts = [column for column in table.columns if "->" in column]
     long = table.melt(id_vars=["dataset", "id"], value_vars=shifts, var_name="shift", value_name="ood")
-    long["shift"] = long["shift"].map(lambda shift: f"{shift} (rho = {rho[shift]:.2f})")
-    figure, axis = plt.subplots(figsize=(6.5, 5))
+    labels = {
+        shift: f"{shift}{' (headline)' if i == 0 else ''}: {_rho_text(rho.loc[shift])}"
+        for i, shift in enumerate(shifts)
+    }
+    long["shift"] = long["shift"].map(labels)
+    figure, axis = plt.subplots(figsize=(7, 5.5))
     axis.axhline(0, color="grey", linewidth=0.6)
     axis.axvline(0, color="grey", linewidth=0.6)
     _identity_line(axis, pd.concat([long["id"], long["ood"]]))
-    sns.scatterplot(data=long, x="id", y="ood", hue="shift", style="shift", ax=axis)
+    sizes = {label: (60 if i == 0 else 25) for i, label in enumerate(labels.values())}
+    sns.scatterplot(data=long, x="id", y="ood", hue="shift", style="shift", size="shift", sizes=sizes, ax=axis)
+    pooled = rho.loc["all shifts (pooled)"]
     axis.set(
         xlabel="ID steerability (baseline vector, baseline prompts)",
         ylabel="OOD steerability (train variant -> test variant)",
-        title=f"ID vs OOD steerability: {model} (all shifts rho = {rho['all shifts']:.2f})",
+        title=f"ID vs OOD steerability: {model}\nall shifts pooled: {_rho_text(pooled)} (datasets resampled whole)",
     )
-    axis.legend(fontsize=7, loc="upper left")
+    axis.legend(fontsize=6, loc="upper left")
     return figure
 
 
-def relative_steerability(relative: pd.DataFrame, correlation: dict, model: str) -> plt.Figure:
+def relative_steerability(relative: pd.DataFrame, correlation: pd.Series, model: str) -> plt.Figure:
     """Figure 6: relative steerability against the unsteered logit-difference gap (kept rows)."""
     kept = relative[relative["kept"]]
     figure, axis = plt.subplots(figsize=(6.5, 4.5))
     axis.axhline(0, color="grey", linewidth=0.6)
     axis.axhline(1, color="grey", linewidth=0.6, linestyle=":")
     if len(kept) >= 2:
-        sns.regplot(data=kept, x="unsteered_gap", y="relative_steerability", scatter=False, color="black", ax=axis)
+        sns.regplot(
+            data=kept, x="unsteered_gap", y="relative_steerability", scatter=False, color="black", seed=SEED, ax=axis
+        )
     sns.scatterplot(data=kept, x="unsteered_gap", y="relative_steerability", hue="test_variant", ax=axis)
     axis.set(
         xlabel="mean |unsteered logit difference (test prompt) - (train prompt)|",
         ylabel="relative steerability s(v_train, D_test) / |s(v_test, D_test)|",
         title=(
-            f"Relative steerability: {model}\n(Spearman rho = {correlation['spearman_rho']:.2f}, "
-            f"n = {correlation['n_points']}, {correlation['n_dropped']} dropped)"
+            f"Relative steerability: {model}\n({_rho_text(correlation)} datasets; "
+            f"{int(correlation['n_points'])} pairs kept, {int(correlation['n_dropped'])} dropped)"
         ),
     )
     return figure
@@ -152,10 +209,9 @@ def relative_steerability(relative: pd.DataFrame, correlation: dict, model: str)
 
 def cross_model(id_table: pd.DataFrame, ood_table: pd.DataFrame, spearman: pd.DataFrame) -> plt.Figure:
     """Figure 7: per-dataset steerability of one model against another, ID and OOD."""
-    pairs = spearman[["model_a", "model_b"]].drop_duplicates().itertuples(index=False)
-    pairs = list(pairs)
+    pairs = list(spearman[["model_a", "model_b"]].drop_duplicates().itertuples(index=False))
     figure, axes = plt.subplots(len(pairs), 2, figsize=(10, 4.5 * len(pairs)), squeeze=False)
-    rho = spearman.set_index(["model_a", "model_b", "setting"])["spearman_rho"]
+    rows = spearman.set_index(["model_a", "model_b", "setting"])
     for row, (model_a, model_b) in enumerate(pairs):
         for column, (setting, table) in enumerate((("ID", id_table), ("OOD", ood_table))):
             axis = axes[row][column]
@@ -164,12 +220,68 @@ def cross_model(id_table: pd.DataFrame, ood_table: pd.DataFrame, spearman: pd.Da
                 axis.set_axis_off()
                 continue
             _identity_line(axis, pd.concat([wide[model_a], wide[model_b]]))
-            sns.regplot(x=wide[model_a], y=wide[model_b], ax=axis)
+            sns.regplot(x=wide[model_a], y=wide[model_b], seed=SEED, ax=axis)
             axis.set(
                 xlabel=f"{model_a} steerability",
                 ylabel=f"{model_b} steerability",
-                title=f"{setting}: Spearman rho = {rho[(model_a, model_b, setting)]:.2f} ({len(wide)} datasets)",
+                title=f"{setting}: {_rho_text(rows.loc[(model_a, model_b, setting)])}",
             )
+    return figure
+
+
+def geometry(
+    table: pd.DataFrame, steerability: pd.DataFrame, items: pd.DataFrame, correlations: pd.DataFrame, model: str
+) -> plt.Figure:
+    """Figure 8: each activation-geometry diagnostic of the baseline prompts against the dataset's ID
+    steerability, and per item the cosine of its own activation difference with the vector against its slope."""
+    from steering_reliability.geometry import DIAGNOSTICS
+
+    baseline = table[table["variant"] == "baseline"].merge(steerability, on="dataset")
+    rho = correlations.set_index("diagnostic")
+    figure, axes = plt.subplots(1, len(DIAGNOSTICS) + 1, figsize=(4 * (len(DIAGNOSTICS) + 1), 4))
+    for axis, diagnostic in zip(axes, DIAGNOSTICS):
+        sns.scatterplot(data=baseline, x=diagnostic, y="mean_steerability", ax=axis)
+        axis.set(
+            xlabel=diagnostic.replace("_", " "), ylabel="ID mean steerability", title=_rho_text(rho.loc[diagnostic])
+        )
+    item_row = rho.loc["item difference_cosine"]
+    sns.scatterplot(data=items, x="difference_cosine", y="slope", hue="dataset", legend=False, s=10, ax=axes[-1])
+    axes[-1].axhline(0, color="grey", linewidth=0.6)
+    axes[-1].set(
+        xlabel="cosine(item's activation difference, vector)",
+        ylabel="item steerability",
+        title=f"per item: {_rho_text(item_row)}\nAUROC for steerable items {item_row['auroc_steerable']:.2f}",
+    )
+    figure.suptitle(f"Geometry of the training activations against steerability: {model}")
+    return figure
+
+
+def ood_vector_cosines(cosines: pd.DataFrame, model: str) -> plt.Figure:
+    """Figure 9: cosine similarity of the six OOD vectors of each dataset (the paper code's heatmap)."""
+    datasets = list(dict.fromkeys(cosines["dataset"]))
+    columns = min(4, len(datasets))
+    rows = (len(datasets) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.2 * rows), squeeze=False)
+    for axis, dataset in zip(axes.flat, datasets):
+        matrix = cosines[cosines["dataset"] == dataset].pivot(index="vector_a", columns="vector_b", values="cosine")
+        order = list(dict.fromkeys(cosines[cosines["dataset"] == dataset]["vector_a"]))
+        sns.heatmap(
+            matrix.loc[order, order],
+            vmin=-1,
+            vmax=1,
+            center=0,
+            cmap="RdBu_r",
+            annot=True,
+            fmt=".2f",
+            annot_kws={"size": 5},
+            cbar=False,
+            ax=axis,
+        )
+        axis.set(title=dataset[:40], xlabel="", ylabel="")
+        axis.tick_params(labelsize=6)
+    for axis in list(axes.flat)[len(datasets) :]:
+        axis.set_axis_off()
+    figure.suptitle(f"Cosine similarity of the OOD steering vectors: {model}")
     return figure
 
 

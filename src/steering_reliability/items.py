@@ -1,4 +1,4 @@
-"""Turn raw dataset files into A/B items and split them (STUDY.md, "Data").
+"""Turn raw dataset files into A/B items and split them (docs/protocol.md, "Data").
 
 One ``Item`` per raw record: the A/B question, which letter matches the behaviour,
 and the spurious factors the bias analysis regresses on (``positive_is_a`` and, for
@@ -11,12 +11,11 @@ import json
 import random
 import re
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
-from steering_reliability.sources import read_manifest
+from steering_reliability.sources import pinned_checksums
 
 PERSONA = "persona"
 ADVANCED_AI_RISK = "advanced_ai_risk"
@@ -24,7 +23,7 @@ SYCOPHANCY = "sycophancy"
 TRUTHFULQA = "truthfulqa"
 
 SPLITS = ("disjoint", "repo-exact")
-# The paper code's test slice "50:100%" read 50 as an item index (STUDY.md, "Split").
+# The paper code's test slice "50:100%" read 50 as an item index (docs/protocol.md, "Data").
 REPO_EXACT_TEST_START = 50
 
 # repepo's pattern: a closed tag without "<" inside. A few records hold a tag that the
@@ -45,13 +44,6 @@ class Item:
     negative_answer: str
     positive_is_a: bool
     positive_is_yes: bool | None
-
-
-def pinned_checksums() -> dict[str, str]:
-    """sha256 of every raw file the study may read, keyed by its mirror-layout path."""
-    manifest = resources.files("steering_reliability") / "raw_files.sha256"
-    with resources.as_file(manifest) as path:
-        return read_manifest(path)
 
 
 def dataset_kind_and_path(name: str) -> tuple[str, str]:
@@ -132,18 +124,20 @@ def persona_items(name: str, path: Path) -> list[Item]:
 
     The raw files alternate the matching answer between Yes and No, so swapping on
     ``(i // 2) % 2 == 0`` (repepo's make_mwe_persona.py) spreads the behaviour-matching
-    answer over A/B x Yes/No. Answers are stripped of their leading space.
+    answer over A/B x Yes/No. The answers keep their raw leading space, as in repepo, so
+    the choices read "(A):  Yes" (two spaces).
     """
     items = []
     for index, (where, record) in enumerate(_read_jsonl(path)):
-        matching = _yes_no(_field(record, "answer_matching_behavior", path, where), path, where)
-        not_matching = _yes_no(_field(record, "answer_not_matching_behavior", path, where), path, where)
-        if matching == not_matching:
+        matching = _field(record, "answer_matching_behavior", path, where)
+        not_matching = _field(record, "answer_not_matching_behavior", path, where)
+        if _yes_no(matching, path, where) == _yes_no(not_matching, path, where):
             raise DatasetFormatError(f"{path}:{where}: matching and not-matching answers are both {matching!r}")
         swap = (index // 2) % 2 == 0
         first, second = (not_matching, matching) if swap else (matching, not_matching)
         question = f"{_field(record, 'question', path, where)}\n\nChoices:\n(A): {first}\n(B): {second}"
-        items.append(_item(name, index, question, positive_is_a=not swap, positive_is_yes=matching == "Yes"))
+        positive_is_yes = _yes_no(matching, path, where) == "Yes"
+        items.append(_item(name, index, question, positive_is_a=not swap, positive_is_yes=positive_is_yes))
     return items
 
 
@@ -205,6 +199,7 @@ def split_items(items: list[Item], seed: int, split: str = "disjoint", max_items
     ``repo-exact`` reproduces the paper code's test slice ``items[50:N]``, which
     overlaps train. ``max_items`` caps the items used (half train, half test); the
     rest stay in the table with ``selected = False`` so nothing is dropped unseen.
+    ``shuffled_index`` is each row's place in the seeded shuffle (the layer sweep slices it).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -217,11 +212,24 @@ def split_items(items: list[Item], seed: int, split: str = "disjoint", max_items
     per_split = None if max_items is None else max_items // 2
     if per_split is not None and per_split < 1:
         raise ValueError(f"max_items={max_items} is too small to split into train and test")
+    if len(test) < 2 or len(train) < 2:
+        raise ValueError(
+            f"{total} items give {len(train)} train and {len(test)} test items under data.split = {split!r}"
+            + (f" (its test slice starts at item {REPO_EXACT_TEST_START})" if split == "repo-exact" else "")
+        )
     rows = []
-    for split_name, members in (("train", train), ("test", test)):
+    for split_name, members, start in (("train", train, 0), ("test", test, test_start)):
         for position, item in enumerate(members):
             selected = per_split is None or position < per_split
-            rows.append({**asdict(item), "split": split_name, "position": position, "selected": selected})
+            rows.append(
+                {
+                    **asdict(item),
+                    "split": split_name,
+                    "position": position,
+                    "shuffled_index": start + position,
+                    "selected": selected,
+                }
+            )
     table = pd.DataFrame(rows)
     table["positive_is_yes"] = table["positive_is_yes"].astype("boolean")
     return table

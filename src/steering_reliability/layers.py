@@ -13,17 +13,21 @@ import pandas as pd
 from steering_reliability.steerability import item_slopes
 
 
-def sweep_rows(table: pd.DataFrame, split: str, fraction: float, max_items: int | None) -> pd.DataFrame:
-    """The layer sweep's items of one split: ``fraction`` of the whole dataset, capped at ``max_items``.
+def sweep_rows(table: pd.DataFrame, percent: list[int], max_items: int | None) -> pd.DataFrame:
+    """The layer sweep's items of one slice: [start, end) percent of the dataset's seeded shuffle.
 
-    Taken in the split's seeded order, so sweep items of the two splits never overlap
-    under the ``disjoint`` split.
+    As the paper code reads "0%:10%": item k * N // 100 for a percentage k of N items
+    (floored); capped at the first ``max_items`` of the slice.
     """
-    count = max(1, int(round(fraction * len(table))))
+    items = table.drop_duplicates("item_id").sort_values("shuffled_index")
+    total = len(items)
+    start, end = (value * total // 100 for value in percent)
+    rows = items[(items["shuffled_index"] >= start) & (items["shuffled_index"] < end)]
     if max_items is not None:
-        count = min(count, max_items)
-    rows = table[table["split"] == split].sort_values("position")
-    return rows.head(count).reset_index(drop=True)
+        rows = rows.head(max_items)
+    if rows.empty:
+        raise ValueError(f"the sweep slice {percent[0]}%:{percent[1]}% of {total} items is empty")
+    return rows.reset_index(drop=True)
 
 
 def layer_steerability(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -32,9 +36,19 @@ def layer_steerability(sweep: pd.DataFrame) -> pd.DataFrame:
     return slopes.groupby(["dataset", "layer"], sort=True)["slope"].mean().rename("mean_steerability").reset_index()
 
 
-def pick_layer(per_layer: pd.DataFrame) -> int:
-    """The layer with the largest steerability averaged over datasets (ties: the lowest layer)."""
+def eligible_layers(num_layers: int, depth: list[float]) -> list[int]:
+    """Layers L with depth[0] <= L / num_layers <= depth[1] (sweep.auto_depth)."""
+    layers = [layer for layer in range(num_layers) if depth[0] <= layer / num_layers <= depth[1]]
+    if not layers:
+        raise ValueError(f"sweep.auto_depth {depth} leaves no layer of {num_layers}")
+    return layers
+
+
+def pick_layer(per_layer: pd.DataFrame, eligible: list[int] | None = None) -> int:
+    """The eligible layer with the largest steerability averaged over datasets (ties: the lowest layer)."""
     by_layer = per_layer.groupby("layer")["mean_steerability"].mean()
+    if eligible is not None:
+        by_layer = by_layer[by_layer.index.isin(eligible)]
     return int(by_layer.idxmax())
 
 

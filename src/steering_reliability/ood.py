@@ -1,23 +1,24 @@
 """Out-of-distribution analyses: the six vectors, ID vs OOD steerability, relative steerability.
 
-Definitions follow STUDY.md and, where it is silent, the paper's code (repepo/paper):
-ID steerability is the baseline vector on the baseline test prompts; each OOD shift
-is (training variant -> test variant) from ``variants.SHIFTS``. Relative steerability
-of vector v_X on test variant Y is s(v_X, D_Y) / |s(v_Y, D_Y)|, kept where
-|s(v_Y, D_Y)| > 0.25; its x-axis is the mean over items of the absolute difference
-between the item's unsteered logit difference under Y and under X.
+Definitions follow docs/protocol.md, which follows the paper's code (repepo/paper):
+ID steerability is the baseline vector on the baseline test prompts; each OOD shift is
+(training variant -> test variant) from ``variants.SHIFTS``, the paper's headline being
+SYS_pos -> PT_neg. Relative steerability of vector v_X on test variant Y is
+s(v_X, D_Y) / |s(v_Y, D_Y)|, kept where s(v_Y, D_Y) > 0.25 (``signed``, the paper code)
+or |s(v_Y, D_Y)| > 0.25 (``absolute``); its x-axis is the mean over items of the absolute
+difference between the item's unsteered logit difference under Y and under X.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
+from steering_reliability import statistics
 from steering_reliability.steerability import summarise
 from steering_reliability.variants import BASELINE, SHIFTS, VARIANTS
 
 MIN_SELF_STEERABILITY = 0.25
+RELATIVE_FILTERS = ("signed", "absolute")
 
 
 def steerability_by_setting(items: pd.DataFrame) -> pd.DataFrame:
@@ -34,15 +35,6 @@ def steerability_by_setting(items: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def spearman(x, y) -> tuple[float, float]:
-    """Spearman rank correlation and its two-sided p-value (nan for fewer than 3 points)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.size < 3:
-        return float("nan"), float("nan")
-    result = stats.spearmanr(x, y)
-    return float(result.statistic), float(result.pvalue)
 
 
 def _mean_steerability(settings: pd.DataFrame, vector: str, variant: str) -> pd.Series:
@@ -62,30 +54,44 @@ def shift_name(train: str, test: str) -> str:
     return f"{train} -> {test}"
 
 
-def id_ood_correlations(table: pd.DataFrame) -> pd.DataFrame:
-    """Spearman rho across datasets of ID vs each OOD shift, and over all shifts pooled."""
-    rows = []
-    shifts = [shift_name(train, test) for train, test in SHIFTS]
-    for shift in shifts:
-        rho, p = spearman(table["id"], table[shift])
-        rows.append(
-            {"shift": shift, "spearman_rho": rho, "p_value": p, "n_datasets": len(table), "n_points": len(table)}
-        )
-    # pooled: each dataset's ID value appears once per shift, so the points are not independent
-    # and the p-value is only indicative
-    pooled = table.melt(id_vars=["dataset", "id"], value_vars=shifts)
-    rho, p = spearman(pooled["id"], pooled["value"])
-    rows.append(
-        {"shift": "all shifts", "spearman_rho": rho, "p_value": p, "n_datasets": len(table), "n_points": len(pooled)}
-    )
-    return pd.DataFrame(rows)
+def _row(kind: str, setting: str, estimate, n_points: int, **extra) -> dict:
+    return {
+        "kind": kind,
+        "setting": setting,
+        "spearman_rho": estimate.value,
+        "ci_low": estimate.low,
+        "ci_high": estimate.high,
+        "p_value": estimate.p_value,
+        "n_datasets": estimate.n,
+        "n_points": n_points,
+        **extra,
+    }
 
 
-def relative_steerability(items: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, training variant X, test variant Y) of the five prompt variants.
+def id_ood_correlations(table: pd.DataFrame, resamples: int, seed: int) -> list[dict]:
+    """Spearman rho across datasets of ID vs each OOD shift (the paper's headline first), and pooled.
 
-    ``kept`` marks rows whose denominator |s(v_Y, D_Y)| exceeds ``MIN_SELF_STEERABILITY``.
+    Each with a bootstrap interval over datasets and a permutation p-value; the pooled value
+    resamples and permutes whole datasets, since a dataset contributes one point per shift.
     """
+    shifts = [shift_name(train, test) for train, test in SHIFTS]
+    rows = [
+        _row("id_vs_ood", shift, statistics.spearman(table["id"], table[shift], resamples, seed), len(table))
+        for shift in shifts
+    ]
+    pooled = statistics.pooled_spearman(table["id"], table[shifts].to_numpy(), resamples, seed)
+    rows.append(_row("id_vs_ood", "all shifts (pooled)", pooled, len(table) * len(shifts)))
+    return rows
+
+
+def relative_steerability(items: pd.DataFrame, settings: pd.DataFrame, rule: str = "signed") -> pd.DataFrame:
+    """One row per (dataset, training variant X, test variant Y) of the five prompt variants (not the mean vector).
+
+    ``kept`` marks rows whose denominator s(v_Y, D_Y) (``signed``) or |s(v_Y, D_Y)| (``absolute``)
+    exceeds ``MIN_SELF_STEERABILITY``.
+    """
+    if rule not in RELATIVE_FILTERS:
+        raise ValueError(f"ood.relative_filter must be one of {RELATIVE_FILTERS}, got {rule!r}")
     steer = settings.set_index(["dataset", "vector", "variant"])["mean_steerability"]
     # the unsteered logit difference does not depend on the vector: take the baseline vector's rows
     unsteered = (
@@ -108,14 +114,29 @@ def relative_steerability(items: pd.DataFrame, settings: pd.DataFrame) -> pd.Dat
                         "self_steerability": self_steerability,
                         "relative_steerability": steer[(dataset, train, test)] / abs(self_steerability),
                         "unsteered_gap": float(gap),
-                        "kept": bool(abs(self_steerability) > MIN_SELF_STEERABILITY),
+                        "kept": bool(
+                            (abs(self_steerability) if rule == "absolute" else self_steerability)
+                            > MIN_SELF_STEERABILITY
+                        ),
                     }
                 )
     return pd.DataFrame(rows)
 
 
-def relative_steerability_correlation(relative: pd.DataFrame) -> dict[str, float]:
-    """Spearman rho of relative steerability on the unsteered gap, over the kept rows."""
+def relative_steerability_correlation(relative: pd.DataFrame, resamples: int, seed: int) -> dict:
+    """Spearman rho of relative steerability on the unsteered gap over the kept rows.
+
+    A dataset contributes up to 25 points, so its points are resampled and permuted together.
+    """
     kept = relative[relative["kept"]]
-    rho, p = spearman(kept["unsteered_gap"], kept["relative_steerability"])
-    return {"spearman_rho": rho, "p_value": p, "n_points": int(len(kept)), "n_dropped": int((~relative["kept"]).sum())}
+    estimate = statistics.spearman(
+        kept["unsteered_gap"], kept["relative_steerability"], resamples, seed, groups=kept["dataset"].to_numpy()
+    )
+    return _row("relative_vs_gap", "all kept pairs", estimate, len(kept), n_dropped=int((~relative["kept"]).sum()))
+
+
+def correlations(table: pd.DataFrame, relative: pd.DataFrame, resamples: int, seed: int) -> pd.DataFrame:
+    """The OOD study's correlations: ID vs OOD per shift and pooled, relative steerability vs gap."""
+    return pd.DataFrame(
+        id_ood_correlations(table, resamples, seed) + [relative_steerability_correlation(relative, resamples, seed)]
+    )

@@ -1,9 +1,23 @@
-"""Chat-formatted prompts and their tokenised A/B completions (STUDY.md, "Prompt format").
+"""Prompts and their tokenised A/B completions (docs/protocol.md, "Prompts").
 
-The user turn is the A/B question; the assistant turn starts with the answer, so a
-completion is the rendered prompt followed by "(A)" or "(B)". Where the two completions
-first differ is the answer-letter token: Qwen writes "(A" as one token, SmolLM2 writes
-"(", "A", so it is found by comparison, never by a fixed offset.
+Two families of prompt formats:
+
+* ``chat_template``: the model's own chat template (system turn, user turn = the A/B
+  question, generation prompt); a completion is the rendered prompt followed directly by
+  "(A)" or "(B)". For any chat model.
+* ``repepo-llama2-chat``, ``repepo-qwen-chat``, ``repepo-gemma-chat``: the exact strings of
+  the paper's code (github dtch1997/repepo @68f650a, repepo/core/format.py; the Gemma one
+  from the authors' gemma2-2b branch). The prompt ends at the assistant tag, stripped, and a
+  completion is prompt + " " + "(A)"; the tokenizer adds its own BOS token.
+
+Either way the question is stripped at both ends (as repepo's formatters do), a user-turn
+prefix (the OOD study's PT variants) goes in front of it, and the answer-letter token is
+found as the first token where the two completions differ, never by a fixed offset (Qwen
+writes "(A" as one token in some contexts, SmolLM2 and Llama-2 write "(", "A").
+
+``system_prompt=None`` means no system message at all: repepo's formatters then write no
+system block, but a chat template may insert its own default (Qwen2.5's and SmolLM2's do;
+tests/test_prompts.py shows the strings). ``""`` is an empty system message.
 """
 
 from __future__ import annotations
@@ -11,6 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful, honest and concise assistant."
+CHAT_TEMPLATE = "chat_template"
+REPEPO_FORMATS = ("repepo-llama2-chat", "repepo-qwen-chat", "repepo-gemma-chat")
+PROMPT_FORMATS = (CHAT_TEMPLATE, *REPEPO_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -27,21 +44,44 @@ class EncodedItem:
         return len(self.prompt_ids) + self.letter_offset
 
 
+def _user_text(question: str, user_prefix: str | None) -> str:
+    question = question.strip()
+    return f"{user_prefix}{question}" if user_prefix else question
+
+
+def _repepo_prompt(prompt_format: str, user: str, system_prompt: str | None) -> str:
+    """repepo's formatter output for one message, stripped (its generation prompt)."""
+    if prompt_format == "repepo-llama2-chat":
+        parts = [] if system_prompt is None else [f"<<SYS>>\n{system_prompt}\n<</SYS>>\n"]
+        return f"[INST] {chr(10).join([*parts, user])} [/INST]"
+    if prompt_format == "repepo-qwen-chat":
+        system = "" if system_prompt is None else f"<|im_start|>system\n{system_prompt}<|im_end|>\n"
+        return f"{system}<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant"
+    if prompt_format == "repepo-gemma-chat":
+        # Gemma has no system role: the authors' formatter puts the system prompt in front of the user turn
+        user = user if system_prompt is None else f"{system_prompt}\n\n{user}"
+        return f"<start_of_turn>user\n{user}<end_of_turn>\n<start_of_turn>model"
+    raise ValueError(f"prompt format must be one of {PROMPT_FORMATS}, got {prompt_format!r}")
+
+
 def render_prompt(
     tokenizer,
     question: str,
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
     user_prefix: str | None = None,
     system_mode: str = "system",
+    prompt_format: str = CHAT_TEMPLATE,
 ) -> str:
-    """The chat-template text up to the start of the assistant's answer.
+    """The text up to the start of the assistant's answer.
 
-    ``system_mode="prepend"`` is for templates without a system role: the system
-    prompt then opens the user turn, separated by a blank line.
+    ``system_mode="prepend"`` (chat templates without a system role) puts the system prompt
+    in front of the user turn, separated by a blank line.
     """
-    user = f"{user_prefix}{question}" if user_prefix else question
+    user = _user_text(question, user_prefix)
+    if prompt_format != CHAT_TEMPLATE:
+        return _repepo_prompt(prompt_format, user, system_prompt)
     messages = []
-    if system_prompt:
+    if system_prompt is not None:
         if system_mode == "system":
             messages.append({"role": "system", "content": system_prompt})
         elif system_mode == "prepend":
@@ -52,17 +92,30 @@ def render_prompt(
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def _tokens(tokenizer, text: str) -> list[int]:
-    # The rendered template already holds the special tokens; adding them again would
-    # put a second BOS in front.
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+def answer_separator(prompt_format: str) -> str:
+    """What goes between the prompt and the answer: nothing after a chat template, a space in repepo's strings."""
+    return "" if prompt_format == CHAT_TEMPLATE else " "
 
 
-def encode_item(tokenizer, item_id: str, prompt: str, positive_answer: str, negative_answer: str) -> EncodedItem:
-    prompt_ids = _tokens(tokenizer, prompt)
+def encode_item(
+    tokenizer,
+    item_id: str,
+    prompt: str,
+    positive_answer: str,
+    negative_answer: str,
+    prompt_format: str = CHAT_TEMPLATE,
+) -> EncodedItem:
+    # A rendered chat template already holds the special tokens (a second BOS would be wrong);
+    # repepo tokenised its plain strings with the tokenizer's defaults, which add the BOS.
+    special = prompt_format != CHAT_TEMPLATE
+
+    def tokens(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=special)["input_ids"]
+
+    prompt_ids = tokens(prompt)
     completions = []
     for answer in (positive_answer, negative_answer):
-        full = _tokens(tokenizer, prompt + answer)
+        full = tokens(prompt + answer_separator(prompt_format) + answer.strip())
         if full[: len(prompt_ids)] != prompt_ids:
             raise ValueError(f"{item_id}: the answer {answer!r} merges with the prompt's last token")
         completions.append(tuple(full[len(prompt_ids) :]))
@@ -79,15 +132,17 @@ def encode_rows(
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
     user_prefix: str | None = None,
     system_mode: str = "system",
+    prompt_format: str = CHAT_TEMPLATE,
 ) -> list[EncodedItem]:
     """Encode the items of a dataset table (columns item_id, question, positive/negative_answer)."""
     return [
         encode_item(
             tokenizer,
             row.item_id,
-            render_prompt(tokenizer, row.question, system_prompt, user_prefix, system_mode),
+            render_prompt(tokenizer, row.question, system_prompt, user_prefix, system_mode, prompt_format),
             row.positive_answer,
             row.negative_answer,
+            prompt_format,
         )
         for row in rows.itertuples(index=False)
     ]

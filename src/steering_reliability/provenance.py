@@ -79,15 +79,47 @@ def _model_of(inputs: list[str]) -> dict | None:
     return None
 
 
-def write_records(snakemake) -> None:
+class ChangedInputError(RuntimeError):
+    """An input whose bytes differ from what the rule that made it recorded: truncated or edited since."""
+
+
+def verify_inputs(snakemake) -> dict[str, str]:
+    """sha256 of every input file, each checked against its own provenance record where it has one.
+
+    Returns the hashes (the job's own record reuses them). Raises ``ChangedInputError``
+    naming the file and the way to re-make it.
+    """
+    hashes = {}
+    for path in (str(path) for path in snakemake.input):
+        if not Path(path).is_file():
+            continue
+        hashes[path] = sha256_of(path)
+        record = record_path(path)
+        if not record.is_file():
+            continue
+        try:
+            expected = json.loads(record.read_text())
+            recorded, rule = expected["sha256"], expected["rule"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ChangedInputError(f"{record}: unreadable provenance record; delete {path} and re-run") from None
+        if hashes[path] != recorded:
+            raise ChangedInputError(
+                f"{path}: its bytes differ from what rule {rule} wrote (sha256 in {record}): it was truncated or "
+                f"edited since. Delete it and run snakemake again to re-make it"
+            )
+    return hashes
+
+
+def write_records(snakemake, input_hashes: dict[str, str] | None = None) -> None:
     """Write the provenance record of every output of the job ``snakemake`` describes."""
     inputs = [str(path) for path in snakemake.input]
+    input_hashes = input_hashes or {}
     common = {
         "rule": snakemake.rule,
         "wildcards": dict(snakemake.wildcards.items()),
-        "config_hash": config_hash(snakemake.config),
+        "config_hash": config_hash(snakemake.config, dict(snakemake.wildcards.items()).get("model")),
         "config": snakemake.config,
-        "inputs": {path: sha256_of(path) for path in inputs if Path(path).is_file()},
+        "inputs": {path: input_hashes.get(path) or sha256_of(path) for path in inputs if Path(path).is_file()},
         "model": _model_of(inputs),
         "packages": package_versions(),
         "workflow_commit": git_commit(Path(snakemake.scriptdir) if hasattr(snakemake, "scriptdir") else Path.cwd()),
@@ -116,6 +148,46 @@ class AuditFinding:
         return text
 
 
+def made_by_workflow(name: str) -> bool:
+    """Files a workflow job writes (with a record beside them), by their path in the working directory."""
+    parts = Path(name).parts
+    return (
+        parts[:1] == ("results",)
+        or parts[:2] == ("resources", "raw")
+        or (parts[:2] == ("resources", "models") and parts[-1] == "model.json")
+    )
+
+
+class AuditUsageError(ValueError):
+    """The artifact to audit is missing, a directory, or outside a workflow's working directory."""
+
+
+def locate(artifact: str | Path, root: str | Path | None = None) -> tuple[Path, str]:
+    """(the workflow's working directory, the artifact's path in it) for a path given on the command line.
+
+    Without ``root``, the working directory is the nearest parent of the artifact that holds
+    the ``results`` folder the artifact is in (or the ``resources`` folder).
+    """
+    given = Path(artifact)
+    if root is not None:
+        full = given if given.is_absolute() else Path(root) / given
+    else:
+        full = given.resolve()
+    if not full.exists():
+        raise AuditUsageError(f"{artifact}: no such file" + ("" if root is None else f" (under --root {root})"))
+    if full.is_dir():
+        raise AuditUsageError(f"{artifact}: a directory; audit one file in it, e.g. a figure or a table")
+    if root is not None:
+        return Path(root), str(full.relative_to(Path(root).resolve()) if full.is_absolute() else given)
+    for parent in full.parents:
+        if (parent / "results").is_dir() and full.relative_to(parent).parts[0] in ("results", "resources"):
+            return parent, full.relative_to(parent).as_posix()
+    raise AuditUsageError(
+        f"{artifact}: not inside a workflow's results/ or resources/ folder; "
+        "pass --root <the workflow's working directory>"
+    )
+
+
 def audit(artifact: str | Path, root: str | Path = ".") -> AuditFinding:
     """Check ``artifact`` against its record, and each input against the recorded sha256, recursively.
 
@@ -140,14 +212,18 @@ def audit(artifact: str | Path, root: str | Path = ".") -> AuditFinding:
             return finding
         record_file = record_path(path)
         if not record_file.is_file():
-            return finding  # a source file (raw data, prepared model): checked against its consumers' records
-        record = json.loads(record_file.read_text())
-        finding.rule = record["rule"]
-        if sha(path) != record["sha256"]:
-            finding.problems.append(
-                f"sha256 differs from its record ({record['sha256'][:12]}...): modified after it was made"
-            )
-        for input_name, expected in record["inputs"].items():
+            if made_by_workflow(name):
+                finding.problems.append(f"no provenance record ({record_file.name} is missing): cannot be verified")
+            return finding  # a source outside the workflow's outputs: checked against its consumers' records
+        try:
+            record = json.loads(record_file.read_text())
+            finding.rule, recorded, inputs = record["rule"], record["sha256"], record["inputs"]
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            finding.problems.append(f"unreadable provenance record {record_file.name} ({type(error).__name__})")
+            return finding
+        if sha(path) != recorded:
+            finding.problems.append(f"sha256 differs from its record ({recorded[:12]}...): modified after it was made")
+        for input_name, expected in inputs.items():
             child = visit(input_name)
             input_path = Path(root) / input_name
             mismatch = f"sha256 differs from what {name} was made from"

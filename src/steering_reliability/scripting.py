@@ -9,12 +9,18 @@ from collections.abc import Iterator
 
 from steering_reliability import __version__
 from steering_reliability.artifacts import config_hash
-from steering_reliability.provenance import write_records
+from steering_reliability.provenance import verify_inputs, write_records
 
 
 @contextlib.contextmanager
 def script_context(snakemake) -> Iterator[logging.Logger]:
-    """Send the script's output and errors to its rule log."""
+    """Run a workflow script: its output to the rule's log, inputs checked first, provenance last.
+
+    Every input that has a provenance record is checked against it before any work (a
+    truncated or edited file is refused, named, with the way to re-make it). When the job
+    fails, the traceback goes to the job's log and the console gets one line: the rule, the
+    error's message and where the log is.
+    """
     log_path = snakemake.log[0] if snakemake.log else None
     stream = open(log_path, "w") if log_path else sys.stderr
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
@@ -22,11 +28,14 @@ def script_context(snakemake) -> Iterator[logging.Logger]:
     try:
         with contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
             try:
+                input_hashes = verify_inputs(snakemake)
                 yield logger
-            except Exception:
+            except Exception as error:
                 logger.exception("rule %s failed", snakemake.rule)
-                raise
-            write_records(snakemake)
+                where = f" (traceback in {log_path})" if log_path else ""
+                print(f"ERROR in rule {snakemake.rule}: {error}{where}", file=sys.__stderr__, flush=True)
+                raise SystemExit(1) from None
+            write_records(snakemake, input_hashes)
     finally:
         if log_path:
             stream.close()
@@ -37,7 +46,7 @@ def tensor_metadata(snakemake, **extra: object) -> dict[str, object]:
     return {
         "rule": snakemake.rule,
         "wildcards": dict(snakemake.wildcards.items()),
-        "config_hash": config_hash(snakemake.config),
+        "config_hash": config_hash(snakemake.config, dict(snakemake.wildcards.items()).get("model")),
         "package_version": __version__,
         **extra,
     }

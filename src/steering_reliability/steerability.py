@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from steering_reliability import statistics
+
 
 def least_squares_slope(multipliers: np.ndarray, propensities: np.ndarray) -> float:
     """Slope of the least-squares line of ``propensities`` on ``multipliers``."""
@@ -20,23 +22,32 @@ def least_squares_slope(multipliers: np.ndarray, propensities: np.ndarray) -> fl
 
 
 def item_slopes(propensities: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """One row per item (and per ``keys`` group) with its steerability slope and unsteered propensity.
+    """One row per item (and per ``keys`` group): steerability slope, its standard error, unsteered propensity.
 
-    ``propensities`` has one row per (item, multiplier) with columns ``multiplier``
-    and ``logit_diff``.
+    ``propensities`` has one row per (item, multiplier) with columns ``multiplier`` and
+    ``logit_diff``. The slope is the least-squares slope of logit difference on multiplier;
+    ``slope_se`` its usual OLS standard error, sqrt(RSS / (n - 2) / Sxx) (NaN with two points).
     """
-    rows = []
-    for group, frame in propensities.groupby(keys, sort=False):
-        group = group if isinstance(group, tuple) else (group,)
-        at_zero = frame.loc[frame["multiplier"] == 0, "logit_diff"]
-        rows.append(
-            {
-                **dict(zip(keys, group)),
-                "slope": least_squares_slope(frame["multiplier"].to_numpy(), frame["logit_diff"].to_numpy()),
-                "unsteered_logit_diff": float(at_zero.iloc[0]) if len(at_zero) else np.nan,
-            }
-        )
-    return pd.DataFrame(rows)
+    codes = propensities.groupby(keys, sort=False).ngroup().to_numpy()
+    x = propensities["multiplier"].to_numpy(dtype=float)
+    y = propensities["logit_diff"].to_numpy(dtype=float)
+    count = np.bincount(codes).astype(float)
+    x_centred = x - (np.bincount(codes, x) / count)[codes]
+    y_centred = y - (np.bincount(codes, y) / count)[codes]
+    sxx = np.bincount(codes, x_centred**2)
+    if (count < 2).any() or (sxx == 0).any():
+        raise ValueError("a slope needs at least two different multipliers per item")
+    sxy = np.bincount(codes, x_centred * y_centred)
+    syy = np.bincount(codes, y_centred**2)
+    slope = sxy / sxx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        residual = np.maximum(syy - slope * sxy, 0.0)
+        slope_se = np.where(count > 2, np.sqrt(residual / (count - 2) / sxx), np.nan)
+    unsteered = np.full(len(count), np.nan)
+    at_zero = x == 0
+    unsteered[codes[at_zero]] = y[at_zero]
+    table = propensities[keys].drop_duplicates().reset_index(drop=True)
+    return table.assign(slope=slope, slope_se=slope_se, unsteered_logit_diff=unsteered)
 
 
 def summarise(slopes: pd.Series) -> dict[str, float]:
@@ -48,6 +59,26 @@ def summarise(slopes: pd.Series) -> dict[str, float]:
         "median_steerability": float(np.median(values)),
         "variance_steerability": float(values.var(ddof=1)) if values.size > 1 else np.nan,
         "anti_steerable_fraction": float((values <= 0).mean()),
+    }
+
+
+def dataset_steerability(items: pd.DataFrame, points: int, resamples: int, seed: int) -> dict[str, float]:
+    """``summarise`` of one dataset's items, with bootstrap intervals and the significant fractions.
+
+    ``points`` is the number of multipliers each slope was fitted on (for the slope t test).
+    """
+    slopes = items["slope"].to_numpy(dtype=float)
+    mean = statistics.bootstrap(slopes, statistics.mean_of_rows, resamples, seed)
+    anti = statistics.bootstrap(slopes, statistics.anti_steerable_share, resamples, seed)
+    below, above = statistics.significant_fractions(slopes, items["slope_se"].to_numpy(dtype=float), points)
+    return {
+        **summarise(items["slope"]),
+        "mean_steerability_ci_low": mean.low,
+        "mean_steerability_ci_high": mean.high,
+        "anti_steerable_fraction_ci_low": anti.low,
+        "anti_steerable_fraction_ci_high": anti.high,
+        "significantly_anti_steerable_fraction": below,
+        "significantly_steerable_fraction": above,
     }
 
 
@@ -75,3 +106,9 @@ def multiplier_range_steerability(propensities: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def in_distribution(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the in-distribution setting (baseline vector on baseline prompts), without those two columns."""
+    rows = table[(table["vector"] == "baseline") & (table["variant"] == "baseline")]
+    return rows.drop(columns=["vector", "variant"]).reset_index(drop=True)

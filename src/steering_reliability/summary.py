@@ -1,113 +1,389 @@
-"""The study's headline quantities per model, beside the paper's reference values (STUDY.md)."""
+"""The study's summary: every headline quantity with its interval and n, beside the paper's values with a
+verdict, and which of the paper's findings this run reproduces (docs/statistics.md, "Verdicts").
+
+A row is one quantity of one model (or model pair): value, 95% interval, n (the independent
+units behind it: items or datasets), a note, the paper's value(s) for that quantity and a
+verdict. Verdicts on paper values:
+
+* ``not comparable``: the paper's value is for another model, or this run's protocol is not
+  paper-exact (another split or other prompt strings measure something else);
+* ``not testable (n too small)``: the quantity has no interval here;
+* ``consistent``: the paper's value (within its stated precision) lies in the 95% interval;
+* ``inconsistent``: it does not.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
+from steering_reliability import paper_values, statistics
 from steering_reliability.items import PERSONA, dataset_kind_and_path
-from steering_reliability.ood import relative_steerability_correlation
+from steering_reliability.ood import shift_name
+from steering_reliability.variants import BASELINE, HEADLINE_SHIFT
 
-# Reference values quoted in STUDY.md (Llama-2-7b-chat unless the text says otherwise).
-PAPER = {
-    "spearman_id_vs_ood": "Llama-2-7b-chat 0.891, Qwen1.5-14B-Chat 0.694",
-    "relative_steerability_vs_gap_rho": "Qwen1.5-14B-Chat -0.46, Llama-2-7b-chat -0.26",
-    "cross_model_rho_ID": "Llama-2-7b-chat vs Qwen1.5-14B-Chat 0.77",
-    "cross_model_rho_OOD": "Llama-2-7b-chat vs Qwen1.5-14B-Chat 0.59",
-    "anti_steerable_fraction[myopic-reward]": "~0.49",
-    "anti_steerable_fraction[believes-it-is-not-being-watched-by-humans]": "~0.45",
-    "anti_steerable_fraction[willingness-to-use-physical-force-to-achieve-benevolent-goals]": "~0.44",
-    "anti_steerable_fraction[subscribes-to-average-utilitarianism]": "~0.43",
-    "anti_steerable_fraction[subscribes-to-Hinduism]": "~0.41",
-    "anti_steerable_fraction[sycophancy_test]": "~0.41 (sycophancy)",
-    "anti_steerable_fraction[corrigible-neutral-HHH]": "~0",
-    "share_ab[myopic-reward]": "most of the variance (> 0.5)",
-}
-
+HEADLINE = shift_name(*HEADLINE_SHIFT)
 COUNTS = {"steering_layer", "n_datasets"}
+SYCOPHANCY = ("sycophancy_train", "sycophancy_test")
+# Test items per dataset below which per-dataset values get no verdict.
+MIN_ITEMS = 10
 
 
-def _row(model: str, quantity: str, value, note: str = "") -> dict:
-    return {"model": model, "quantity": quantity, "value": value, "paper": PAPER.get(quantity, ""), "note": note}
+@dataclass(frozen=True)
+class Run:
+    """What the verdicts need to know about the run: each model's identity and the protocol."""
+
+    model_ids: dict[str, str]  # model name -> hub id (or "<source>:<id>" for other sources)
+    protocol: str
+    resamples: int
+    seed: int
+
+    @classmethod
+    def from_config(cls, config: dict) -> Run:
+        ids = {
+            name: entry["id"] if entry["source"] == "huggingface" else f"{entry['source']}:{entry['id']}"
+            for name, entry in config["models"].items()
+        }
+        return cls(ids, config["protocol"], config["statistics"]["resamples"], config["statistics"]["seed"])
 
 
-def model_summary(
-    model: str,
-    steerability: pd.DataFrame,
-    bias: pd.DataFrame,
-    layer: dict,
-    ood_spearman: pd.DataFrame | None = None,
-    relative: pd.DataFrame | None = None,
-) -> list[dict]:
-    """Rows (model, quantity, value, paper, note) for one model."""
+def _row(model: str, quantity: str, value, low=math.nan, high=math.nan, n=None, note: str = "") -> dict:
+    return {"model": model, "quantity": quantity, "value": value, "ci_low": low, "ci_high": high, "n": n, "note": note}
+
+
+def layer_rows(model: str, layer: dict) -> list[dict]:
+    if layer["source"] == "config":
+        return [_row(model, "steering_layer", layer["layer"], note="from config")]
+    first, last = layer["eligible_layers"]
+    note = f"picked by the layer sweep among layers {first}..{last}"
+    if layer["at_edge_of_range"]:
+        note += "; AT THE EDGE of that range: the sweep's best layer may lie outside it (see figure A1)"
+    return [_row(model, "steering_layer", layer["layer"], note=note)]
+
+
+def steerability_rows(model: str, steerability: pd.DataFrame, items: pd.DataFrame, run: Run) -> list[dict]:
+    """Per-model means over datasets, and the per-dataset quantities the paper quotes (with intervals)."""
+    datasets = len(steerability)
     rows = [
-        _row(model, "steering_layer", layer["layer"], f"from {layer['source']}"),
-        _row(model, "n_datasets", len(steerability)),
-        _row(model, "mean_steerability", steerability["mean_steerability"].mean(), "mean over datasets"),
-        _row(model, "median_steerability", steerability["median_steerability"].median(), "median over datasets"),
-        _row(model, "variance_steerability", steerability["variance_steerability"].mean(), "mean over datasets"),
-        _row(model, "anti_steerable_fraction", steerability["anti_steerable_fraction"].mean(), "mean over datasets"),
+        _row(model, "n_datasets", datasets),
+        _row(
+            model, "mean_steerability", steerability["mean_steerability"].mean(), n=datasets, note="mean over datasets"
+        ),
+        _row(
+            model,
+            "anti_steerable_fraction",
+            steerability["anti_steerable_fraction"].mean(),
+            n=datasets,
+            note="mean over datasets",
+        ),
+        _row(
+            model,
+            "significantly_anti_steerable_fraction",
+            steerability["significantly_anti_steerable_fraction"].mean(),
+            n=datasets,
+            note="mean over datasets of the share of items whose slope is significantly below 0 (t test, 5%)",
+        ),
     ]
-    by_dataset = steerability.set_index("dataset")["anti_steerable_fraction"]
-    for quantity in PAPER:
-        if quantity.startswith("anti_steerable_fraction[") and quantity[24:-1] in by_dataset:
-            rows.append(_row(model, quantity, by_dataset[quantity[24:-1]]))
-    persona = bias[[dataset_kind_and_path(name)[0] == PERSONA for name in bias["dataset"]]]
-    rows += [
-        _row(model, "share_ab", bias["share_ab"].mean(), "mean over datasets"),
-        _row(model, "share_yes_no", persona["share_yes_no"].mean(), f"mean over the {len(persona)} persona datasets"),
-        _row(model, "share_residual", bias["share_residual"].mean(), "mean over datasets"),
-    ]
-    shares = bias.set_index("dataset")["share_ab"]
-    if "myopic-reward" in shares:
-        rows.append(_row(model, "share_ab[myopic-reward]", shares["myopic-reward"]))
-    if ood_spearman is not None:
-        for shift in ood_spearman.itertuples(index=False):
-            quantity = "spearman_id_vs_ood" if shift.shift == "all shifts" else f"spearman_id_vs_ood[{shift.shift}]"
+    by_dataset = steerability.set_index("dataset")
+    quoted = {value.quantity for value in paper_values.PAPER_VALUES}
+    for dataset, row in by_dataset.iterrows():
+        quantity = f"anti_steerable_fraction[{dataset}]"
+        if quantity in quoted:
+            small = row["n_items"] < MIN_ITEMS
             rows.append(
-                _row(model, quantity, shift.spearman_rho, f"{shift.n_datasets} datasets, p = {shift.p_value:.3g}")
+                _row(
+                    model,
+                    quantity,
+                    row["anti_steerable_fraction"],
+                    row["anti_steerable_fraction_ci_low"],
+                    row["anti_steerable_fraction_ci_high"],
+                    int(row["n_items"]),
+                    _small(small, int(row["n_items"]), "test items"),
+                )
             )
-    if relative is not None:
-        correlation = relative_steerability_correlation(relative)
+    pooled = items[items["dataset"].isin(SYCOPHANCY)]
+    if pooled["dataset"].nunique() == len(SYCOPHANCY):
+        estimate = statistics.bootstrap(
+            pooled["slope"].to_numpy(), statistics.anti_steerable_share, run.resamples, run.seed
+        )
         rows.append(
             _row(
                 model,
-                "relative_steerability_vs_gap_rho",
-                correlation["spearman_rho"],
-                f"Spearman, {correlation['n_points']} points kept, {correlation['n_dropped']} with |s(v_test, D_test)| "
-                f"<= 0.25 dropped, p = {correlation['p_value']:.3g}",
+                "anti_steerable_fraction[sycophancy]",
+                estimate.value,
+                estimate.low,
+                estimate.high,
+                estimate.n,
+                "test items of sycophancy_train and sycophancy_test pooled, as the paper does",
+            )
+        )
+    return rows
+
+
+def _small(small: bool, n: int, units: str) -> str:
+    return f"n too small: only {n} {units}" if small else ""
+
+
+def bias_rows(model: str, bias: pd.DataFrame) -> list[dict]:
+    persona = bias[[dataset_kind_and_path(name)[0] == PERSONA for name in bias["dataset"]]]
+    rows = [
+        _row(model, "share_ab", bias["share_ab"].mean(), n=len(bias), note="mean over datasets"),
+        _row(
+            model,
+            "share_yes_no",
+            persona["share_yes_no"].mean(),
+            n=len(persona),
+            note=f"mean over the {len(persona)} persona datasets",
+        ),
+        _row(model, "share_residual", bias["share_residual"].mean(), n=len(bias), note="mean over datasets"),
+    ]
+    shares = bias.set_index("dataset")
+    if "myopic-reward" in shares.index:
+        row = shares.loc["myopic-reward"]
+        rows.append(
+            _row(
+                model,
+                "share_ab[myopic-reward]",
+                row["share_ab"],
+                row.get("share_ab_ci_low", math.nan),
+                row.get("share_ab_ci_high", math.nan),
+                int(row["n_items"]),
+                _small(bool(row["shares_small_n"]), int(row["n_items"]), "test items"),
+            )
+        )
+    return rows
+
+
+def correlation_rows(model: str, correlations: pd.DataFrame) -> list[dict]:
+    """ID vs OOD (the paper's headline shift as the main row, the others and the pooled value as extras)."""
+    rows = []
+    for entry in correlations.itertuples(index=False):
+        if entry.kind == "id_vs_ood":
+            quantity = "spearman_id_vs_ood" if entry.setting == HEADLINE else f"spearman_id_vs_ood[{entry.setting}]"
+            note = f"p = {entry.p_value:.3g} (permutation)"
+        else:
+            quantity = "relative_steerability_vs_gap_rho"
+            note = (
+                f"{entry.n_points} pairs kept, {entry.n_dropped} dropped; datasets resampled whole, "
+                f"p = {entry.p_value:.3g}"
+            )
+        small = entry.n_datasets < statistics.MIN_DATASETS_FOR_SPEARMAN
+        note = _small(small, entry.n_datasets, "datasets") or note
+        rows.append(_row(model, quantity, entry.spearman_rho, entry.ci_low, entry.ci_high, entry.n_datasets, note))
+    return rows
+
+
+def cosine_rows(model: str, cosines: pd.DataFrame) -> list[dict]:
+    """How far the OOD study's vectors are from the baseline vector (a high ID-vs-OOD rho means little if all ~1)."""
+    if cosines.empty:
+        return []
+    to_baseline = cosines[(cosines["vector_a"] == BASELINE) & (cosines["vector_b"] != BASELINE)]
+    return [
+        _row(
+            model,
+            "min_cosine_to_baseline_vector",
+            to_baseline["cosine"].min(),
+            n=to_baseline["dataset"].nunique(),
+            note="smallest cosine of any OOD vector with its dataset's baseline vector",
+        ),
+        _row(
+            model,
+            "median_cosine_to_baseline_vector",
+            to_baseline["cosine"].median(),
+            n=to_baseline["dataset"].nunique(),
+        ),
+    ]
+
+
+def geometry_rows(model: str, correlations: pd.DataFrame) -> list[dict]:
+    rows = []
+    for entry in correlations.itertuples(index=False):
+        small = entry.n_datasets < statistics.MIN_DATASETS_FOR_SPEARMAN
+        note = (
+            _small(small, entry.n_datasets, "datasets") or f"Spearman against {entry.against}, p = {entry.p_value:.3g}"
+        )
+        if not math.isnan(getattr(entry, "auroc_steerable", math.nan)):
+            note += f"; AUROC for steerable items {entry.auroc_steerable:.2f}"
+        rows.append(
+            _row(
+                model,
+                f"geometry_rho[{entry.diagnostic}]",
+                entry.spearman_rho,
+                entry.ci_low,
+                entry.ci_high,
+                entry.n_datasets,
+                note,
             )
         )
     return rows
 
 
 def comparison_rows(spearman: pd.DataFrame) -> list[dict]:
-    return [
-        _row(
-            f"{row.model_a} vs {row.model_b}",
-            f"cross_model_rho_{row.setting}",
-            row.spearman_rho,
-            f"{row.n_datasets} datasets, p = {row.p_value:.3g}",
+    rows = []
+    for entry in spearman.itertuples(index=False):
+        small = entry.n_datasets < statistics.MIN_DATASETS_FOR_SPEARMAN
+        note = _small(small, entry.n_datasets, "datasets") or f"p = {entry.p_value:.3g} (permutation)"
+        rows.append(
+            _row(
+                f"{entry.model_a} vs {entry.model_b}",
+                f"cross_model_rho_{entry.setting}",
+                entry.spearman_rho,
+                entry.ci_low,
+                entry.ci_high,
+                entry.n_datasets,
+                note,
+            )
         )
-        for row in spearman.itertuples(index=False)
-    ]
+    return rows
 
 
-def to_markdown(summary: pd.DataFrame) -> str:
-    """A Markdown table of the summary (values to 3 decimals)."""
+def _models_of(row_model: str, run: Run) -> tuple[str, ...]:
+    return tuple(run.model_ids.get(name, name) for name in row_model.split(" vs "))
 
-    def show(quantity: str, value) -> str:
-        if quantity in COUNTS:
-            return str(int(value))
-        return f"{value:.3f}" if isinstance(value, float) else str(value)
 
+def verdict(row: dict, run: Run) -> tuple[str, str]:
+    """(the paper's values for this quantity, the verdict for the one of this model) for a summary row."""
+    candidates = paper_values.values_for(row["quantity"])
+    if not candidates:
+        return "", ""
+    paper = "; ".join(paper_values.describe(value) for value in candidates)
+    ours = set(_models_of(row["model"], run))
+    matching = [value for value in candidates if set(value.models) == ours]
+    if not matching:
+        names = ", ".join(" vs ".join(value.models) for value in candidates)
+        return paper, f"not comparable: the paper's value is for {names}"
+    if run.protocol != "paper-exact":
+        return paper, "not comparable: this run's protocol is not paper-exact"
+    value, low, high = matching[0], row["ci_low"], row["ci_high"]
+    if any(math.isnan(float(bound)) for bound in (low, high)) or row["note"].startswith("n too small"):
+        return paper, "not testable (n too small)"
+    if value.relation == "greater":
+        return paper, "consistent" if high > value.value else "inconsistent"
+    overlap = low <= value.value + value.tolerance and value.value - value.tolerance <= high
+    return paper, "consistent" if overlap else "inconsistent"
+
+
+def with_verdicts(rows: list[dict], run: Run) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    judged = [verdict(row, run) for row in rows]
+    table["paper"] = [paper for paper, _ in judged]
+    table["verdict"] = [text for _, text in judged]
+    return table
+
+
+def findings(
+    summary: pd.DataFrame, steerability: dict[str, pd.DataFrame], bias: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """The paper's qualitative findings, tested on this run (the rules are in docs/statistics.md)."""
+    rows = []
+    for model, table in steerability.items():
+        working = table[table["mean_steerability_ci_low"] > 0]
+        wrong_way = working[working["significantly_anti_steerable_fraction"] > 0]
+        rows.append(
+            {
+                "finding": "F1 a vector that steers a dataset on average still moves some of its items the other way",
+                "model": model,
+                "evidence": f"{len(wrong_way)} of the {len(working)} datasets whose mean steerability is above 0 "
+                f"(95% interval) have items with a slope significantly below 0",
+                "verdict": "reproduced" if len(wrong_way) else "not reproduced",
+            }
+        )
+        shares = bias[model]
+        testable = shares[~shares["shares_small_n"]]
+        large = testable[(testable.get("share_ab_ci_low", 0) >= 0.5) | (testable.get("share_yes_no_ci_low", 0) >= 0.5)]
+        rows.append(
+            {
+                "finding": "F2 for some datasets a spurious factor (A/B or Yes/No) explains most of the "
+                "steerability variance",
+                "model": model,
+                "evidence": f"{len(large)} of {len(testable)} datasets with A/B or Yes/No share >= 0.5 "
+                f"(lower end of the 95% interval)",
+                "verdict": "not testable (n too small)"
+                if testable.empty
+                else "reproduced"
+                if len(large)
+                else "not reproduced",
+            }
+        )
+    for finding, quantity, sign in (
+        ("F3 ID and OOD steerability are rank-correlated across datasets (SYS_pos -> PT_neg)", "spearman_id_vs_ood", 1),
+        (
+            "F4 relative steerability falls as the unsteered gap between train and test prompts grows",
+            "relative_steerability_vs_gap_rho",
+            -1,
+        ),
+        ("F5 datasets that steer well in one model steer well in another (ID)", "cross_model_rho_ID", 1),
+        ("F5 the same out of distribution (SYS_pos -> PT_neg)", "cross_model_rho_OOD", 1),
+    ):
+        for row in summary[summary["quantity"] == quantity].itertuples(index=False):
+            rows.append({"finding": finding, "model": row.model, **_sign_verdict(row, sign)})
+    return pd.DataFrame(rows, columns=["finding", "model", "evidence", "verdict"])
+
+
+def _sign_verdict(row, sign: int) -> dict[str, str]:
+    evidence = f"rho = {row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}], {row.n} datasets"
+    if row.note.startswith("n too small") or np.isnan(row.ci_low):
+        return {"evidence": evidence, "verdict": "not testable (n too small)"}
+    low, high = sorted((sign * row.ci_low, sign * row.ci_high))
+    if low > 0:
+        return {"evidence": evidence, "verdict": "reproduced"}
+    if high <= 0:
+        return {"evidence": evidence, "verdict": "not reproduced (the opposite sign)"}
+    return {"evidence": evidence, "verdict": "inconclusive (the interval includes 0)"}
+
+
+def _show(quantity: str, value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if quantity in COUNTS:
+        return str(int(value))
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _interval(row) -> str:
+    return "" if math.isnan(float(row.ci_low)) else f"[{row.ci_low:.3f}, {row.ci_high:.3f}]"
+
+
+def to_markdown(summary: pd.DataFrame, found: pd.DataFrame, run: Run) -> str:
+    """The summary as Markdown: findings first, then the paper's values, then every quantity."""
     lines = [
         "# Study summary",
         "",
-        "Values are this run's; `paper` quotes the reference values in STUDY.md (paper-scale models).",
+        f"Protocol: {run.protocol}. Intervals: 95% bootstrap ({run.resamples} resamples, seed {run.seed}); "
+        "n counts the independent units (test items or datasets). The protocol, formulas and reference values "
+        "are in docs/protocol.md and docs/reference_values.md; the interval, p-value and verdict rules in "
+        "docs/statistics.md.",
         "",
-        "| model | quantity | value | paper | note |",
-        "|---|---|---|---|---|",
+        "## Which of the paper's findings this run reproduces",
+        "",
+        "| finding | model | evidence | verdict |",
+        "|---|---|---|---|",
+        *(f"| {f.finding} | {f.model} | {f.evidence} | {f.verdict} |" for f in found.itertuples(index=False)),
+        "",
+        "## The paper's values",
+        "",
+        "| model | quantity | value | 95% interval | n | paper | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for row in summary.itertuples(index=False):
-        lines.append(f"| {row.model} | {row.quantity} | {show(row.quantity, row.value)} | {row.paper} | {row.note} |")
+    quoted = summary[summary["paper"] != ""]
+    lines += [
+        f"| {r.model} | {r.quantity} | {_show(r.quantity, r.value)} | {_interval(r)} | {_show('n_datasets', r.n)} "
+        f"| {r.paper} | {r.verdict} |"
+        for r in quoted.itertuples(index=False)
+    ]
+    lines += [
+        "",
+        "## Every quantity",
+        "",
+        "| model | quantity | value | 95% interval | n | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.model} | {r.quantity} | {_show(r.quantity, r.value)} | {_interval(r)} | {_show('n_datasets', r.n)} "
+        f"| {r.note} |"
+        for r in summary.itertuples(index=False)
+    ]
     return "\n".join(lines) + "\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from steering_reliability.engine import Steering, SteeringEngine
 
@@ -20,19 +19,28 @@ def layer_sweep(
     test_items: list[EncodedItem],
     layers: list[int],
     multipliers: list[float],
-    description: str = "layer sweep",
 ) -> pd.DataFrame:
-    """One row per (layer, item, multiplier); each test item's prefix is computed once for all layers."""
+    """One row per (layer, item, multiplier).
+
+    ``activations`` hold every layer in ``layers`` (in that order). The settings of all
+    layers share one forward pass per batch of items: the engine fans each layer's copies
+    out at that layer's output.
+    """
     vectors = caa_vector(activations["positive"], activations["negative"])  # (layers, d)
+    settings = [(layer, float(multiplier)) for layer in layers for multiplier in multipliers]
+    steerings = [
+        Steering(vectors[index], multiplier, layer) for index, layer in enumerate(layers) for multiplier in multipliers
+    ]
     engine.share_prefix(test_items)
-    rows = []
-    for item in tqdm(test_items, desc=description, unit="item", mininterval=5):
-        prefix = engine.prefix(item)
-        for layer in layers:
-            steerings = [Steering(vectors[layer], multiplier) for multiplier in multipliers]
-            differences = engine.logit_differences(item, layer, steerings, prefix=prefix)
-            for multiplier, difference in zip(multipliers, differences.tolist()):
-                rows.append(
-                    {"layer": layer, "item_id": item.item_id, "multiplier": float(multiplier), "logit_diff": difference}
-                )
-    return pd.DataFrame(rows)
+    differences = engine.logit_differences(test_items, steerings)
+    rows = [
+        {"layer": layer, "item_id": item.item_id, "multiplier": multiplier, "logit_diff": difference}
+        for item, values in zip(test_items, differences.tolist())
+        for (layer, multiplier), difference in zip(settings, values)
+    ]
+    order = {layer: index for index, layer in enumerate(layers)}
+    return (
+        pd.DataFrame(rows)
+        .sort_values("layer", key=lambda column: column.map(order), kind="stable")
+        .reset_index(drop=True)
+    )

@@ -1,7 +1,7 @@
-"""Prompt variants of the out-of-distribution study (STUDY.md, "Out-of-distribution generalisation").
+"""Prompt variants of the out-of-distribution study (docs/protocol.md, "Out of distribution").
 
-Each dataset has a persona sentence pair (repepo's persona prompts, mirrored in
-``repepo/persona_prompts.json``: ``all_persona_prompts``). The variants follow repepo's
+Each dataset has a persona sentence pair (repepo's persona prompts, read by
+``steering_reliability.personas`` into ``results/datasets/persona_sentences.json``). The variants follow repepo's
 ``persona_pipeline``: SYS_* replace the system prompt with the sentence; PT_* keep the
 default system prompt and put the sentence and a blank line in front of the user turn.
 Models without a system role render the system prompt as the user turn's first
@@ -19,8 +19,10 @@ VARIANTS = [BASELINE, "SYS_pos", "SYS_neg", "PT_pos", "PT_neg"]
 MEAN_VECTOR = "mean"
 # The six steering vectors: one per training variant, and the mean of the five.
 VECTORS = [*VARIANTS, MEAN_VECTOR]
-# The paper's distribution shifts (train variant -> test variant), as in repepo's figures.
-SHIFTS = [(BASELINE, "PT_neg"), (BASELINE, "PT_pos"), ("SYS_pos", "PT_neg"), ("SYS_neg", "PT_pos")]
+# The paper's distribution shifts (train variant -> test variant), as in repepo's figures; its
+# ID-vs-OOD correlation (and the cross-model OOD one) is computed on the first, SYS_pos -> PT_neg.
+SHIFTS = [("SYS_pos", "PT_neg"), (BASELINE, "PT_neg"), (BASELINE, "PT_pos"), ("SYS_neg", "PT_pos")]
+HEADLINE_SHIFT = SHIFTS[0]
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,11 @@ class VariantPrompt:
     user_prefix: str | None
 
 
-def persona_sentences(persona_prompts: str | Path, dataset: str) -> tuple[str, str]:
-    """The (positive, negative) persona sentences of ``dataset``."""
-    table = json.loads(Path(persona_prompts).read_text())["all_persona_prompts"]
+def persona_sentences(persona_sentences_json: str | Path, dataset: str) -> tuple[str, str]:
+    """The (positive, negative) persona sentences of ``dataset`` (from the persona_sentences rule's JSON)."""
+    table = json.loads(Path(persona_sentences_json).read_text())
     if dataset not in table:
-        raise KeyError(f"{persona_prompts}: no persona sentences for dataset {dataset!r} (key all_persona_prompts)")
+        raise KeyError(f"{persona_sentences_json}: no persona sentences for dataset {dataset!r}")
     return table[dataset]["positive"], table[dataset]["negative"]
 
 

@@ -9,7 +9,7 @@ from steering_reliability.variants import BASELINE, MEAN_VECTOR, VARIANTS
 
 
 def caa_vector(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-    """Mean difference over items (dim 0); no normalisation (STUDY.md, "Activations and vectors").
+    """Mean difference over items (dim 0); no normalisation (docs/protocol.md, "Activations and vectors").
 
     Works on one layer, shape (items, d), or all layers at once, shape (items, layers, d).
     """
@@ -31,15 +31,15 @@ def rescale_to_norm(vector: torch.Tensor, norm: float) -> torch.Tensor:
 
 
 def ood_vectors(variant_vectors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The six vectors: each variant's vector rescaled to the baseline's norm, and their mean.
+    """The six vectors as the paper's code builds them (repepo persona_generalization.py).
 
-    The mean is taken over the five rescaled vectors and is not rescaled again.
+    ``mean`` is the mean of the five variant vectors as trained (the baseline included);
+    then every vector but the baseline, ``mean`` too, is rescaled to the baseline vector's norm.
     """
     missing = [name for name in VARIANTS if name not in variant_vectors]
     if missing:
         raise KeyError(f"missing variant vectors: {missing}")
-    norm = float(variant_vectors[BASELINE].double().norm())
-    vectors = {name: rescale_to_norm(variant_vectors[name], norm) for name in VARIANTS}
-    vectors[BASELINE] = variant_vectors[BASELINE]
+    vectors = {name: variant_vectors[name] for name in VARIANTS}
     vectors[MEAN_VECTOR] = torch.stack([vectors[name].double() for name in VARIANTS]).mean(0).float()
-    return vectors
+    norm = float(vectors[BASELINE].double().norm())
+    return {name: vector if name == BASELINE else rescale_to_norm(vector, norm) for name, vector in vectors.items()}

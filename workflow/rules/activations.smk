@@ -1,23 +1,29 @@
-# Residual stream at the answer-letter token, every layer, for every training item,
-# under each prompt variant (baseline for the ID study; SYS_*/PT_* for the OOD study).
+# Residual stream at the answer-letter token of every training item, under each prompt
+# variant of the dataset (baseline; and SYS_*/PT_* for the datasets of the OOD study),
+# at the steering layer (or every layer: activations.layers).
 
 
 rule cache_activations:
     input:
         dataset="results/datasets/{dataset}.parquet",
         model="resources/models/{model}/model.json",
-        personas=variant_personas,
+        layer=layer_file,
+        personas=dataset_personas,
     output:
-        "results/{model}/activations/{dataset}/{variant}.safetensors",
+        "results/{model}/activations/{dataset}.safetensors",
     log:
-        "logs/{model}/activations/{dataset}/{variant}.log",
+        "logs/{model}/activations/{dataset}.log",
+    benchmark:
+        "logs/{model}/benchmarks/cache_activations/{dataset}.tsv"
     conda:
         "../../envs/model.yaml"
-    threads: config["compute"].get("threads_per_job", 1)
+    threads: config["compute"]["threads_per_job"]
     resources:
         **MODEL_JOB,
     params:
-        prompt=prompt_params,
-        token_budget=config["compute"].get("token_budget", 8192),
+        code=code_version("cache_activations.py"),
+        model=model_params,
+        variants=dataset_variants,
+        activations=config["activations"],
     script:
         "../scripts/cache_activations.py"

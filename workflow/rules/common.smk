@@ -1,11 +1,16 @@
 # Config validation and the config-derived lists and input functions that rules share.
+from pathlib import Path
+
 from snakemake.utils import validate
 
+from steering_reliability.code_version import code_version as package_code_version
 from steering_reliability.config import check_config
 from steering_reliability.items import dataset_kind_and_path, pinned_checksums
-from steering_reliability.sources import PERSONA_PROMPTS
+from steering_reliability.job_resources import model_job_resources
+from steering_reliability.sources import persona_prompts_file
 from steering_reliability.variants import BASELINE, VARIANTS
 
+# Fills in every default from the schema: rules read config keys directly.
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
 
@@ -17,52 +22,62 @@ def resolve_datasets(names):
 
 DATASETS = config["data"]["datasets"]
 MODELS = list(config["models"])
-OOD_DATASETS = resolve_datasets(config.get("ood", {}).get("datasets", []))
-SWEEP_DATASETS = resolve_datasets(config.get("sweep", {}).get("datasets", []))
-PERSONAS = f"resources/raw/{PERSONA_PROMPTS}"
-
-
-# What the jobs that run the model ask a cluster scheduler for (compute.model_job; the cluster
-# profiles turn the GPU on). A `--config` override arrives as a string, hence the int().
-def model_job_resources():
-    entry = {
-        "gpu": 0,
-        "mem_mb": 8000,
-        "runtime": 120,
-        **config["compute"].get("model_job", {}),
-    }
-    resources = {
-        key: int(value) if str(value).isdigit() else value
-        for key, value in entry.items()
-    }
-    if not resources["gpu"]:
-        # no gpu key at all: the Kubernetes executor treats any gpu key as a GPU request
-        del resources["gpu"]
-        resources.pop("gpu_manufacturer", None)
-    return resources
-
-
-MODEL_JOB = model_job_resources()
+OOD_DATASETS = resolve_datasets(config["ood"]["datasets"])
+SWEEP_DATASETS = resolve_datasets(config["sweep"]["datasets"])
+PERSONAS = "results/datasets/persona_sentences.json"
+PERSONAS_RAW = f"resources/raw/{persona_prompts_file(config['data']['mirror'])}"
+EXAMPLE_DATASET = config["figures"]["example_dataset"] or DATASETS[0]
 # Per-model figures (final targets); figure 7 compares models and exists with two or more.
 FIGURES = [
     "fig1_steerability_distribution",
     "fig2_anti_steerable_fraction",
     "fig3_variance_explained",
     "fig4_propensity_curves",
+    "fig8_geometry",
     "figA2_multiplier_range",
 ]
 if OOD_DATASETS:
-    FIGURES += ["fig5_id_vs_ood", "fig6_relative_steerability"]
+    FIGURES += [
+        "fig5_id_vs_ood",
+        "fig6_relative_steerability",
+        "fig9_ood_vector_cosines",
+    ]
 if SWEEP_DATASETS:
     FIGURES += ["figA1_layer_sweep"]
-EXAMPLE_DATASET = config.get("figures", {}).get("example_dataset", DATASETS[0])
 
 
 wildcard_constraints:
-    model="[A-Za-z0-9._-]+",
+    model="[A-Za-z0-9][A-Za-z0-9._-]*",
     dataset="[A-Za-z0-9_-]+",
-    variant="[A-Za-z_+-]+",
-    vector="[A-Za-z_+-]+",
+
+
+def model_resource(name):
+    """Resource callable of the jobs that run the model: follows the model's size and the attempt."""
+
+    def resource(wildcards, input, attempt):
+        return model_job_resources(
+            config["models"][wildcards.model], input.model, attempt
+        )[name]
+
+    return resource
+
+
+# What the jobs that run the model ask a cluster scheduler for (README, "Running on a cluster").
+# The gpu key exists only when some model wants a GPU: the Kubernetes executor adds GPU node
+# tolerations for any job that has it.
+MODEL_JOB = {
+    "mem_mb": model_resource("mem_mb"),
+    "runtime": model_resource("runtime"),
+}
+if any(model_job_resources(entry)["gpu"] for entry in config["models"].values()):
+    MODEL_JOB["gpu"] = model_resource("gpu")
+
+
+def code_version(script):
+    """The hash of the package code a rule's script runs: a change to it re-runs the rule's jobs."""
+    return package_code_version(
+        Path(workflow.basedir) / "workflow" / "scripts" / script
+    )
 
 
 def raw_file(wildcards):
@@ -70,7 +85,7 @@ def raw_file(wildcards):
 
 
 def pinned_sha256(wildcards):
-    return pinned_checksums()[wildcards.raw_path]
+    return pinned_checksums(config["data"]["checksums"])[wildcards.raw_path]
 
 
 def model_entry(wildcards):
@@ -89,18 +104,28 @@ def layer_choice_inputs(wildcards):
     return []
 
 
-def variant_personas(wildcards):
-    """The persona sentences, needed by every prompt variant except the baseline."""
-    return [] if wildcards.variant == BASELINE else PERSONAS
+def dataset_variants(wildcards):
+    """The prompt variants of a dataset: the OOD study's five, or the baseline alone."""
+    return VARIANTS if wildcards.dataset in OOD_DATASETS else [BASELINE]
 
 
-def prompt_params(wildcards):
+def dataset_personas(wildcards):
+    """The persona sentences, needed by the datasets of the OOD study."""
+    return PERSONAS if wildcards.dataset in OOD_DATASETS else []
+
+
+def model_params(wildcards):
+    """What a job that runs the model needs to know about it and about the prompts."""
     entry = config["models"][wildcards.model]
     return {
         "system_prompt": config["prompt"]["system_prompt"],
-        "system_mode": entry.get("system_prompt", "system"),
-        "dtype": entry.get("dtype", "float32"),
-        "trust_remote_code": entry.get("trust_remote_code", False),
+        "system_mode": entry["system_prompt"],
+        "prompt_format": entry["prompt_format"],
+        "dtype": entry["dtype"],
+        "device": entry["device"],
+        "trust_remote_code": entry["trust_remote_code"],
+        "token_budget": config["compute"]["token_budget"],
+        "batch_size": config["compute"]["batch_size"],
     }
 
 
@@ -134,13 +159,13 @@ def final_targets(with_manifest=True):
     )
     ood_tables = [
         "ood_steerability.csv",
-        "ood_spearman.csv",
+        "ood_correlations.csv",
         "relative_steerability.csv",
     ]
     return (
         manifests
         + comparison
-        + ["results/summary.csv", "results/summary.md"]
+        + ["results/summary.csv", "results/summary.md", "results/findings.csv"]
         + expand(
             "results/{model}/figures/{figure}.{ext}",
             model=MODELS,
@@ -155,6 +180,8 @@ def final_targets(with_manifest=True):
                 "items.parquet",
                 "bias.csv",
                 "multiplier_range.csv",
+                "geometry.csv",
+                "geometry_correlations.csv",
             ]
             + (ood_tables if OOD_DATASETS else [])
             + (["layer_sweep.csv"] if SWEEP_DATASETS else []),

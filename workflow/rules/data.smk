@@ -1,4 +1,5 @@
-# Raw files (pinned upstream commits or a local mirror, sha256-checked) -> A/B item tables.
+# Raw files (pinned upstream commits or a local mirror, sha256-checked) -> A/B item tables,
+# and the persona sentences of the OOD study.
 
 
 rule fetch_raw_file:
@@ -7,12 +8,14 @@ rule fetch_raw_file:
     log:
         "logs/raw/{raw_path}.log",
     wildcard_constraints:
-        raw_path=".+\\.(jsonl|json)",
+        raw_path=".+\\.(jsonl|json|py)",
     conda:
         "../../envs/data.yaml"
     params:
+        code=code_version("fetch_raw_file.py"),
         sha256=pinned_sha256,
-        mirror=config["data"].get("mirror"),
+        mirror=config["data"]["mirror"],
+        download_url=config["data"]["download_url"],
     script:
         "../scripts/fetch_raw_file.py"
 
@@ -27,8 +30,25 @@ rule build_dataset:
     conda:
         "../../envs/data.yaml"
     params:
+        code=code_version("build_dataset.py"),
         seed=config["data"]["seed"],
         split=config["data"]["split"],
-        max_items=config["data"].get("max_items"),
+        max_items=config["data"]["max_items"],
     script:
         "../scripts/build_dataset.py"
+
+
+rule persona_sentences:
+    input:
+        PERSONAS_RAW,
+    output:
+        PERSONAS,
+    log:
+        "logs/datasets/persona_sentences.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("persona_sentences.py"),
+        datasets=OOD_DATASETS,
+    script:
+        "../scripts/persona_sentences.py"

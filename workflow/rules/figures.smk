@@ -16,6 +16,8 @@ rule figure_steerability_distribution:
         "logs/{model}/figures/fig1.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("figure.py"),
     script:
         "../scripts/figure.py"
 
@@ -35,6 +37,8 @@ rule figure_anti_steerable_fraction:
         "logs/{model}/figures/fig2.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("figure.py"),
     script:
         "../scripts/figure.py"
 
@@ -54,14 +58,16 @@ rule figure_variance_explained:
         "logs/{model}/figures/fig3.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("figure.py"),
     script:
         "../scripts/figure.py"
 
 
 rule figure_propensity_curves:
     input:
-        propensities=f"results/{{model}}/steering/{EXAMPLE_DATASET}/baseline/baseline/propensities.parquet",
-        slopes=f"results/{{model}}/steering/{EXAMPLE_DATASET}/baseline/baseline/items.parquet",
+        propensities=f"results/{{model}}/steering/{EXAMPLE_DATASET}/propensities.parquet",
+        slopes=f"results/{{model}}/steering/{EXAMPLE_DATASET}/items.parquet",
     output:
         png=report(
             "results/{model}/figures/fig4_propensity_curves.png",
@@ -75,6 +81,7 @@ rule figure_propensity_curves:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=code_version("figure.py"),
         dataset=EXAMPLE_DATASET,
     script:
         "../scripts/figure.py"
@@ -83,7 +90,7 @@ rule figure_propensity_curves:
 rule figure_id_vs_ood:
     input:
         table="results/{model}/tables/id_vs_ood.csv",
-        spearman="results/{model}/tables/ood_spearman.csv",
+        correlations="results/{model}/tables/ood_correlations.csv",
     output:
         png=report(
             "results/{model}/figures/fig5_id_vs_ood.png",
@@ -96,13 +103,16 @@ rule figure_id_vs_ood:
         "logs/{model}/figures/fig5.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("figure.py"),
     script:
         "../scripts/figure.py"
 
 
 rule figure_relative_steerability:
     input:
-        "results/{model}/tables/relative_steerability.csv",
+        relative="results/{model}/tables/relative_steerability.csv",
+        correlations="results/{model}/tables/ood_correlations.csv",
     output:
         png=report(
             "results/{model}/figures/fig6_relative_steerability.png",
@@ -115,6 +125,8 @@ rule figure_relative_steerability:
         "logs/{model}/figures/fig6.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("figure.py"),
     script:
         "../scripts/figure.py"
 
@@ -135,6 +147,8 @@ rule figure_layer_sweep:
         "logs/{model}/figures/figA1.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("figure.py"),
     script:
         "../scripts/figure.py"
 
@@ -154,5 +168,52 @@ rule figure_multiplier_range:
         "logs/{model}/figures/figA2.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("figure.py"),
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_geometry:
+    input:
+        geometry="results/{model}/tables/geometry.csv",
+        steerability="results/{model}/tables/steerability.csv",
+        slopes="results/{model}/tables/items.parquet",
+        correlations="results/{model}/tables/geometry_correlations.csv",
+    output:
+        png=report(
+            "results/{model}/figures/fig8_geometry.png",
+            caption="../report/fig8_geometry.rst",
+            category="Beyond the paper",
+            subcategory="{model}",
+        ),
+        svg="results/{model}/figures/fig8_geometry.svg",
+    log:
+        "logs/{model}/figures/fig8.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=code_version("figure.py"),
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_ood_vector_cosines:
+    input:
+        "results/{model}/tables/ood_vector_cosines.csv",
+    output:
+        png=report(
+            "results/{model}/figures/fig9_ood_vector_cosines.png",
+            caption="../report/fig9_ood_vector_cosines.rst",
+            category="Out of distribution",
+            subcategory="{model}",
+        ),
+        svg="results/{model}/figures/fig9_ood_vector_cosines.svg",
+    log:
+        "logs/{model}/figures/fig9.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=code_version("figure.py"),
     script:
         "../scripts/figure.py"

@@ -9,7 +9,8 @@ rule prepare_model:
     conda:
         "../../envs/model.yaml"
     params:
+        code=code_version("prepare_model.py"),
         entry=model_entry,
-        wheel_dir=config["compute"].get("wheel_dir", "resources/wheels"),
+        wheel_dir=config["compute"]["wheel_dir"],
     script:
         "../scripts/prepare_model.py"

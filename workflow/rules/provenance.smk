@@ -10,5 +10,7 @@ rule manifest:
         "logs/{model}/manifest.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code_version("manifest.py"),
     script:
         "../scripts/manifest.py"

@@ -1,4 +1,5 @@
-# Steering evaluation on the test split: propensity per (item, multiplier), slope per item,
+# Steering evaluation on the test split: every vector of the dataset on every prompt variant
+# in one job (one model load; the ID setting is the baseline vector on the baseline prompts),
 # and the per-dataset steerability table.
 
 
@@ -6,38 +7,49 @@ rule evaluate_steering:
     input:
         dataset="results/datasets/{dataset}.parquet",
         model="resources/models/{model}/model.json",
-        vector="results/{model}/vectors/{dataset}/{vector}.safetensors",
+        vectors="results/{model}/vectors/{dataset}.safetensors",
         layer=layer_file,
-        personas=variant_personas,
+        personas=dataset_personas,
     output:
-        propensities="results/{model}/steering/{dataset}/{vector}/{variant}/propensities.parquet",
-        slopes="results/{model}/steering/{dataset}/{vector}/{variant}/items.parquet",
+        propensities="results/{model}/steering/{dataset}/propensities.parquet",
+        slopes="results/{model}/steering/{dataset}/items.parquet",
+        activations="results/{model}/steering/{dataset}/activations.safetensors",
     log:
-        "logs/{model}/steering/{dataset}/{vector}/{variant}.log",
+        "logs/{model}/steering/{dataset}.log",
+    benchmark:
+        "logs/{model}/benchmarks/evaluate_steering/{dataset}.tsv"
     conda:
         "../../envs/model.yaml"
-    threads: config["compute"].get("threads_per_job", 1)
+    threads: config["compute"]["threads_per_job"]
     resources:
         **MODEL_JOB,
     params:
-        prompt=prompt_params,
+        code=code_version("evaluate_steering.py"),
+        model=model_params,
+        variants=dataset_variants,
         multipliers=config["steering"]["multipliers"],
-        token_budget=config["compute"].get("token_budget", 8192),
     script:
         "../scripts/evaluate_steering.py"
 
 
 rule steerability_table:
     input:
-        slopes=per_dataset(
-            "results/{model}/steering/{dataset}/baseline/baseline/items.parquet"
-        ),
+        per_dataset("results/{model}/steering/{dataset}/items.parquet"),
     output:
-        summary="results/{model}/tables/steerability.csv",
+        summary=report(
+            "results/{model}/tables/steerability.csv",
+            caption="../report/table_steerability.rst",
+            category="Tables",
+            subcategory="{model}",
+        ),
         item_table="results/{model}/tables/items.parquet",
     log:
         "logs/{model}/tables/steerability.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("steerability_table.py"),
+        statistics=config["statistics"],
+        multipliers=config["steering"]["multipliers"],
     script:
         "../scripts/steerability_table.py"

@@ -22,7 +22,9 @@ rule compare_models:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=code_version("compare_models.py"),
         models=MODELS,
+        statistics=config["statistics"],
     script:
         "../scripts/compare_models.py"
 
@@ -30,27 +32,41 @@ rule compare_models:
 rule summary:
     input:
         steerability=expand("results/{model}/tables/steerability.csv", model=MODELS),
+        slopes=expand("results/{model}/tables/items.parquet", model=MODELS),
         bias=expand("results/{model}/tables/bias.csv", model=MODELS),
         layer=expand("results/{model}/layer.json", model=MODELS),
-        ood_spearman=(
-            expand("results/{model}/tables/ood_spearman.csv", model=MODELS)
+        geometry=expand(
+            "results/{model}/tables/geometry_correlations.csv", model=MODELS
+        ),
+        correlations=(
+            expand("results/{model}/tables/ood_correlations.csv", model=MODELS)
             if OOD_DATASETS
             else []
         ),
-        relative=(
-            expand("results/{model}/tables/relative_steerability.csv", model=MODELS)
+        cosines=(
+            expand("results/{model}/tables/ood_vector_cosines.csv", model=MODELS)
             if OOD_DATASETS
             else []
         ),
         comparison="results/comparison/spearman.csv" if len(MODELS) > 1 else [],
     output:
-        csv="results/summary.csv",
+        csv=report(
+            "results/summary.csv",
+            caption="../report/table_summary.rst",
+            category="Summary",
+        ),
+        findings=report(
+            "results/findings.csv",
+            caption="../report/table_findings.rst",
+            category="Summary",
+        ),
         md="results/summary.md",
     log:
         "logs/summary.log",
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=code_version("summary.py"),
         models=MODELS,
     script:
         "../scripts/summary.py"

@@ -1,4 +1,4 @@
-# Layer sweep (STUDY.md, "Layer choice"): steerability of every layer's CAA vector on a few
+# Layer sweep (docs/protocol.md, "Layer choice"): steerability of every layer's CAA vector on a few
 # datasets, the layer the study steers at (from config, or `layer: auto` = the sweep's best),
 # and the effect of the multiplier range on steerability.
 
@@ -12,15 +12,17 @@ rule layer_sweep:
         propensities="results/{model}/sweep/{dataset}/propensities.parquet",
     log:
         "logs/{model}/sweep/{dataset}.log",
+    benchmark:
+        "logs/{model}/benchmarks/layer_sweep/{dataset}.tsv"
     conda:
         "../../envs/model.yaml"
-    threads: config["compute"].get("threads_per_job", 1)
+    threads: config["compute"]["threads_per_job"]
     resources:
         **MODEL_JOB,
     params:
-        prompt=prompt_params,
-        token_budget=config["compute"].get("token_budget", 8192),
-        sweep=config.get("sweep", {}),
+        code=code_version("layer_sweep.py"),
+        model=model_params,
+        sweep=config["sweep"],
     script:
         "../scripts/layer_sweep.py"
 
@@ -34,6 +36,8 @@ rule sweep_table:
         "logs/{model}/tables/layer_sweep.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("sweep_table.py"),
     script:
         "../scripts/sweep_table.py"
 
@@ -48,21 +52,23 @@ rule choose_layer:
     conda:
         "../../envs/analysis.yaml"
     params:
+        code=code_version("choose_layer.py"),
         layer=lambda wildcards: config["models"][wildcards.model]["layer"],
+        auto_depth=config["sweep"]["auto_depth"],
     script:
         "../scripts/choose_layer.py"
 
 
 rule multiplier_range:
     input:
-        per_dataset(
-            "results/{model}/steering/{dataset}/baseline/baseline/propensities.parquet"
-        ),
+        per_dataset("results/{model}/steering/{dataset}/propensities.parquet"),
     output:
         "results/{model}/tables/multiplier_range.csv",
     log:
         "logs/{model}/tables/multiplier_range.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        code=code_version("multiplier_range.py"),
     script:
         "../scripts/multiplier_range.py"

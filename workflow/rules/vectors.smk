@@ -1,15 +1,19 @@
-# CAA steering vectors: mean (positive - negative) activation at the model's layer.
+# CAA steering vectors at the model's layer: the mean (positive - negative) activation per
+# prompt variant; for the OOD study the variant vectors rescaled to the baseline's norm and
+# their mean (six vectors).
 
 
-rule caa_vector:
+rule steering_vectors:
     input:
-        activations="results/{model}/activations/{dataset}/{vector}.safetensors",
+        activations="results/{model}/activations/{dataset}.safetensors",
         layer=layer_file,
     output:
-        "results/{model}/vectors/{dataset}/{vector}.safetensors",
+        "results/{model}/vectors/{dataset}.safetensors",
     log:
-        "logs/{model}/vectors/{dataset}/{vector}.log",
+        "logs/{model}/vectors/{dataset}.log",
     conda:
         "../../envs/model.yaml"
+    params:
+        code=code_version("steering_vectors.py"),
     script:
-        "../scripts/caa_vector.py"
+        "../scripts/steering_vectors.py"

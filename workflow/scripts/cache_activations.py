@@ -1,19 +1,31 @@
-from steering_reliability.activations import letter_activations
-from steering_reliability.model_jobs import engine_and_items
+from steering_reliability.activations import STORAGE_DTYPES, letter_activations
+from steering_reliability.artifacts import read_table
+from steering_reliability.items import selected
+from steering_reliability.layers import read_layer
+from steering_reliability.model_jobs import encode_variant, job_engine
 from steering_reliability.scripting import script_context, tensor_metadata
-from steering_reliability.tensors import save_tensors
+from steering_reliability.tensors import activation_name, save_tensors
 
 with script_context(snakemake) as log:
-    engine, items, _ = engine_and_items(snakemake, "train", snakemake.wildcards.variant)
-    tensors = letter_activations(engine, items, f"{snakemake.wildcards.dataset} activations")
+    engine, tokenizer = job_engine(snakemake)
+    rows = selected(read_table(snakemake.input.dataset), "train")
+    settings = snakemake.params.activations
+    layers = list(range(engine.num_layers)) if settings["layers"] == "all" else [read_layer(snakemake.input.layer)]
+    tensors = {}
+    for variant in snakemake.params.variants:
+        recorded = letter_activations(engine, encode_variant(snakemake, tokenizer, rows, variant), layers)
+        for polarity, values in recorded.items():
+            tensors[activation_name(variant, polarity)] = values.to(STORAGE_DTYPES[settings["dtype"]])
+        log.info("%s: %d items at layers %s", variant, len(rows), layers if len(layers) < 5 else "all")
     save_tensors(
         snakemake.output[0],
         tensors,
         tensor_metadata(
             snakemake,
             split="train",
-            variant=snakemake.wildcards.variant,
+            variants=snakemake.params.variants,
+            layers=layers,
             num_layers=engine.num_layers,
-            item_ids=[item.item_id for item in items],
+            item_ids=list(rows["item_id"]),
         ),
     )

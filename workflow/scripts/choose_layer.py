@@ -1,16 +1,22 @@
-import pandas as pd
-
-from steering_reliability.artifacts import write_json
-from steering_reliability.layers import pick_layer
+from steering_reliability.artifacts import read_table, write_json
+from steering_reliability.layers import eligible_layers, pick_layer
 from steering_reliability.scripting import script_context
 
 with script_context(snakemake) as log:
     layer = snakemake.params.layer
     if layer == "auto":
-        per_layer = pd.read_csv(snakemake.input[0])
-        layer = pick_layer(per_layer)
+        per_layer = read_table(snakemake.input[0])
+        eligible = eligible_layers(int(per_layer["layer"].max()) + 1, snakemake.params.auto_depth)
+        layer = pick_layer(per_layer, eligible)
         means = per_layer.groupby("layer")["mean_steerability"].mean()
-        record = {"layer": layer, "source": "sweep", "mean_steerability_by_layer": means.round(6).to_dict()}
+        record = {
+            "layer": layer,
+            "source": "sweep",
+            "eligible_layers": [eligible[0], eligible[-1]],
+            # a pick at the edge of the range may mean the best layer lies outside it
+            "at_edge_of_range": layer in (eligible[0], eligible[-1]),
+            "mean_steerability_by_layer": means.round(6).to_dict(),
+        }
     else:
         record = {"layer": layer, "source": "config"}
     log.info("steering layer %s (%s)", layer, record["source"])

@@ -1,25 +1,39 @@
-from steering_reliability.artifacts import write_table
-from steering_reliability.evaluation import propensity_table
-from steering_reliability.model_jobs import engine_and_items
-from steering_reliability.scripting import script_context
+import pandas as pd
+
+from steering_reliability.artifacts import read_table, write_table
+from steering_reliability.evaluation import difference_cosines, propensity_table
+from steering_reliability.items import selected
+from steering_reliability.layers import read_layer
+from steering_reliability.model_jobs import encode_variant, job_engine
+from steering_reliability.scripting import script_context, tensor_metadata
 from steering_reliability.steerability import item_slopes
-from steering_reliability.sweep import read_layer
-from steering_reliability.tensors import load_tensors
+from steering_reliability.tensors import load_tensors, save_tensors
 
 with script_context(snakemake) as log:
-    engine, items, test = engine_and_items(snakemake, "test", snakemake.wildcards.variant)
-    vector = load_tensors(snakemake.input.vector)[0]["vector"]
-    propensities = propensity_table(
-        engine,
-        items,
-        read_layer(snakemake.input.layer),
-        {snakemake.wildcards.vector: vector},
-        snakemake.params.multipliers,
-        f"{snakemake.wildcards.dataset} steering",
-    )
+    dataset = snakemake.wildcards.dataset
+    engine, tokenizer = job_engine(snakemake)
+    test = selected(read_table(snakemake.input.dataset), "test")
+    vectors = load_tensors(snakemake.input.vectors)[0]
+    layer = read_layer(snakemake.input.layer)
+    propensities, slopes, activations = [], [], {}
+    for variant in snakemake.params.variants:
+        items = encode_variant(snakemake, tokenizer, test, variant)
+        table, letter = propensity_table(engine, items, layer, vectors, snakemake.params.multipliers)
+        table.insert(0, "variant", variant)
+        cosines = difference_cosines([item.item_id for item in items], letter, vectors)
+        slopes.append(item_slopes(table, ["variant", "vector", "item_id"]).merge(cosines, on=["vector", "item_id"]))
+        propensities.append(table)
+        activations[f"{variant}.positive"], activations[f"{variant}.negative"] = letter[:, 0], letter[:, 1]
+        log.info("%s: %d items x %d vectors", variant, len(items), len(vectors))
     factors = test[["item_id", "positive_is_a", "positive_is_yes"]]
-    slopes = item_slopes(propensities, ["item_id"]).merge(factors, on="item_id")
-    slopes.insert(0, "dataset", snakemake.wildcards.dataset)
-    propensities.insert(0, "dataset", snakemake.wildcards.dataset)
+    slopes = pd.concat(slopes, ignore_index=True).merge(factors, on="item_id", how="left")
+    propensities = pd.concat(propensities, ignore_index=True)
+    for frame in (propensities, slopes):
+        frame.insert(0, "dataset", dataset)
     write_table(propensities, snakemake.output.propensities)
     write_table(slopes, snakemake.output.slopes)
+    save_tensors(
+        snakemake.output.activations,
+        activations,
+        tensor_metadata(snakemake, split="test", layer=layer, item_ids=list(test["item_id"])),
+    )

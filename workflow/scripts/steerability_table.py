@@ -1,13 +1,18 @@
 import pandas as pd
 
-from steering_reliability.artifacts import write_table
+from steering_reliability.artifacts import read_table, write_table
 from steering_reliability.scripting import script_context
-from steering_reliability.steerability import summarise
+from steering_reliability.steerability import dataset_steerability, in_distribution
 
 with script_context(snakemake) as log:
-    items = pd.concat([pd.read_parquet(path) for path in snakemake.input.slopes], ignore_index=True)
+    items = in_distribution(pd.concat([read_table(path) for path in snakemake.input], ignore_index=True))
+    settings = snakemake.params.statistics
+    points = len(snakemake.params.multipliers)
     summary = pd.DataFrame(
-        [{"dataset": dataset, **summarise(frame["slope"])} for dataset, frame in items.groupby("dataset", sort=False)]
+        [
+            {"dataset": dataset, **dataset_steerability(frame, points, settings["resamples"], settings["seed"])}
+            for dataset, frame in items.groupby("dataset", sort=False)
+        ]
     )
     write_table(items, snakemake.output.item_table)
     write_table(summary, snakemake.output.summary)

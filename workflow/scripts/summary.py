@@ -1,26 +1,39 @@
 import json
 
-import pandas as pd
-
-from steering_reliability.artifacts import atomic_path, write_table
+from steering_reliability.artifacts import atomic_path, read_table, write_table
 from steering_reliability.scripting import script_context
-from steering_reliability.summary import comparison_rows, model_summary, to_markdown
+from steering_reliability.summary import (
+    Run,
+    bias_rows,
+    comparison_rows,
+    correlation_rows,
+    cosine_rows,
+    findings,
+    geometry_rows,
+    layer_rows,
+    steerability_rows,
+    to_markdown,
+    with_verdicts,
+)
 
 with script_context(snakemake) as log:
-    inputs = snakemake.input
-    rows = []
+    inputs, run = snakemake.input, Run.from_config(snakemake.config)
+    rows, steerability, bias = [], {}, {}
     for index, model in enumerate(snakemake.params.models):
-        rows += model_summary(
-            model,
-            pd.read_csv(inputs.steerability[index]),
-            pd.read_csv(inputs.bias[index]),
-            json.loads(open(inputs.layer[index]).read()),
-            pd.read_csv(inputs.ood_spearman[index]) if inputs.ood_spearman else None,
-            pd.read_csv(inputs.relative[index]) if inputs.relative else None,
-        )
+        steerability[model] = read_table(inputs.steerability[index])
+        bias[model] = read_table(inputs.bias[index])
+        rows += layer_rows(model, json.loads(open(inputs.layer[index]).read()))
+        rows += steerability_rows(model, steerability[model], read_table(inputs.slopes[index]), run)
+        rows += bias_rows(model, bias[model])
+        if inputs.correlations:
+            rows += correlation_rows(model, read_table(inputs.correlations[index]))
+            rows += cosine_rows(model, read_table(inputs.cosines[index]))
+        rows += geometry_rows(model, read_table(inputs.geometry[index]))
     if inputs.comparison:
-        rows += comparison_rows(pd.read_csv(inputs.comparison))
-    summary = pd.DataFrame(rows)
+        rows += comparison_rows(read_table(inputs.comparison))
+    summary = with_verdicts(rows, run)
+    found = findings(summary, steerability, bias)
     write_table(summary, snakemake.output.csv)
+    write_table(found, snakemake.output.findings)
     with atomic_path(snakemake.output.md) as partial:
-        partial.write_text(to_markdown(summary))
+        partial.write_text(to_markdown(summary, found, run))

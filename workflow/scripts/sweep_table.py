@@ -1,9 +1,9 @@
 import pandas as pd
 
-from steering_reliability.artifacts import write_table
+from steering_reliability.artifacts import read_table, write_table
 from steering_reliability.layers import layer_steerability
 from steering_reliability.scripting import script_context
 
 with script_context(snakemake) as log:
-    sweep = pd.concat([pd.read_parquet(path) for path in snakemake.input], ignore_index=True)
+    sweep = pd.concat([read_table(path) for path in snakemake.input], ignore_index=True)
     write_table(layer_steerability(sweep), snakemake.output[0])

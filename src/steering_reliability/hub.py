@@ -1,0 +1,74 @@
+"""Models from the Hugging Face hub: pinned, lean downloads whose checksums come from the hub.
+
+The revision in the config (a 40-hex commit, or a branch/tag that is resolved once, here) is
+looked up with the hub's API; the commit it resolves to is what ``model.json`` records and
+what every later job loads, so a compute node can never load another ``main`` than the login
+node prepared. Only what loading needs is downloaded: the config and generation config, the
+tokenizer files, the chat template and the safetensors weights that transformers loads
+(``model.safetensors``, or the shards its index names; no duplicate ``.bin`` shards, no
+``consolidated.safetensors``, GGUF or ONNX exports). The sha256 of each weight file is the
+one the hub records for it (its LFS object id), read from the API: recorded in model.json,
+not re-computed (that would mean hashing tens of GB on the login node).
+
+Where the weights go: the hub cache (``HF_HOME``, default ``~/.cache/huggingface``). Gated
+models (Llama-2, Gemma) need an accepted licence and a token: ``hf auth login`` or
+``HF_TOKEN`` in the environment. ``HF_ENDPOINT`` points at another hub (the tests use a
+local one).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+
+# What loading a tokenizer and a config reads (the weights are chosen by name); remote code only when asked for.
+ALLOW_PATTERNS = ["*.json", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+INDEX = "model.safetensors.index.json"
+
+
+class HubModelError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class HubSnapshot:
+    path: str  # the local snapshot directory
+    commit: str  # the resolved commit
+    weights_sha256: dict[str, str]  # weight file name -> sha256, from the hub's metadata
+
+
+def download(repo_id: str, revision: str | None, trust_remote_code: bool = False, what: str = "model") -> HubSnapshot:
+    """Resolve ``revision`` (None: the repository's default branch) to a commit, then download what loading needs."""
+    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
+    except RevisionNotFoundError as error:
+        raise HubModelError(
+            f"{what}: {repo_id} has no revision {revision!r} (a branch, tag or 40-hex commit)"
+        ) from error
+    except RepositoryNotFoundError as error:  # also what a gated or private repository without a token gives
+        raise HubModelError(
+            f"{what}: {repo_id} not found, or gated/private: accept its licence on the hub, then `hf auth login` "
+            "or set HF_TOKEN"
+        ) from error
+    top = {sibling.rfilename: sibling for sibling in info.siblings or [] if "/" not in sibling.rfilename}
+    if INDEX in top:
+        index = hf_hub_download(repo_id, INDEX, revision=info.sha)
+        names = set(json.loads(Path(index).read_text())["weight_map"].values())
+    else:
+        names = {"model.safetensors"} & set(top)
+    weights = {name: top[name].lfs.sha256 for name in sorted(names) if name in top and top[name].lfs}
+    if not weights or len(weights) != len(names):
+        raise HubModelError(
+            f"{what}: {repo_id} at {info.sha} has no complete safetensors weights (model.safetensors or the shards "
+            f"of {INDEX}); this workflow loads safetensors only (no pickled .bin files): pick a revision that has them"
+        )
+    patterns = ALLOW_PATTERNS + (["*.py"] if trust_remote_code else [])
+    wanted = [name for name in top if name in weights or any(fnmatch(name, pattern) for pattern in patterns)]
+    path = snapshot_download(repo_id, revision=info.sha, allow_patterns=[glob.escape(name) for name in wanted])
+    return HubSnapshot(path=path, commit=info.sha, weights_sha256=weights)
