@@ -1,29 +1,142 @@
-"""Command line: ``python -m steering_reliability audit <artifact>``."""
+"""Command line of the package: audit an artifact, check a config before a run, list the datasets."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
-from steering_reliability.provenance import audit, describe
+from steering_reliability.provenance import AuditUsageError, audit, describe, locate
+
+PROG = "steering-reliability"
+DESCRIPTION = """\
+Companion commands of the steering-reliability workflow. The study itself runs with Snakemake
+(`snakemake --cores all` in the repository); these commands help before and after a run.
+"""
+EXAMPLES = """\
+examples:
+  steering-reliability check-config config/paper.yaml
+      validate a config against the workflow's schema and its cross-key rules, before any compute
+  steering-reliability audit results/qwen2.5-coder-0.5b-instruct/figures/fig2_anti_steerable_fraction.png
+      explain how a figure was made and verify the checksums of every file behind it
+  steering-reliability datasets
+      list the datasets the workflow knows, with the raw file each is built from
+"""
+SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m steering_reliability")
-    commands = parser.add_subparsers(dest="command", required=True)
-    audit_parser = commands.add_parser(
-        "audit", help="explain an artifact and verify the checksums of the chain behind it"
-    )
-    audit_parser.add_argument("artifact", help="path of a workflow output, relative to --root")
-    audit_parser.add_argument("--root", default=".", help="the workflow's working directory")
-    arguments = parser.parse_args(argv)
-    for line in describe(arguments.artifact, arguments.root):
+def package_version() -> str:
+    try:
+        return version("steering-reliability")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def run_audit(arguments) -> int:
+    try:
+        root, artifact = locate(arguments.artifact, arguments.root)
+    except AuditUsageError as error:
+        print(f"audit: {error}", file=sys.stderr)
+        return 2
+    for line in describe(artifact, root):
         print(line)
-    finding = audit(arguments.artifact, arguments.root)
+    finding = audit(artifact, root)
     print("chain:")
     print("\n".join(finding.lines(1)))
     print("verdict: " + ("all checksums match" if finding.ok else "PROBLEMS FOUND"))
     return 0 if finding.ok else 1
+
+
+def find_schema(explicit: str | None) -> Path | None:
+    """The workflow's config schema: given, or found in the working directory or the source tree."""
+    candidates = [Path(explicit)] if explicit else [SCHEMA, Path(__file__).resolve().parents[2] / SCHEMA]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def run_check_config(arguments) -> int:
+    import yaml
+    from snakemake.utils import validate
+
+    from steering_reliability.config import ConfigError, check_config
+
+    schema = find_schema(arguments.schema)
+    if schema is None:
+        print(f"check-config: no {SCHEMA} here or in the source tree; pass --schema", file=sys.stderr)
+        return 2
+    path = Path(arguments.config)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        print(f"check-config: {path}: {error}", file=sys.stderr)
+        return 2
+    try:
+        validate(config, str(schema), set_default=True)
+        check_config(config)
+    except ConfigError as error:
+        print(f"check-config: {path}: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # the schema validator's own error names the key
+        print(f"check-config: {path}: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    print(f"{path}: valid (protocol {config['protocol']}, split {config['data']['split']})")
+    for name, entry in config["models"].items():
+        print(
+            f"  model {name}: {entry['source']} {entry['id']} @ {entry['revision'] or 'main'}, "
+            f"layer {entry['layer']}, prompts {entry['prompt_format']}, device {entry['device']}"
+        )
+    print(f"  {len(config['data']['datasets'])} datasets, multipliers {config['steering']['multipliers']}")
+    return 0
+
+
+def run_datasets(arguments) -> int:
+    from steering_reliability.items import dataset_kind_and_path, known_datasets
+
+    for name in known_datasets():
+        kind, raw = dataset_kind_and_path(name)
+        print(f"{name}\t{kind}\t{raw}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    main_parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
+    commands = main_parser.add_subparsers(dest="command", required=True, metavar="command")
+    audit_parser = commands.add_parser(
+        "audit",
+        help="explain an artifact and verify the checksums of the chain behind it",
+        description="Print the rule, inputs, parameters and code version behind an artifact, then verify the "
+        "sha256 of every file in its chain against the provenance records. Exit 0: all match; 1: problems "
+        "found; 2: the path is not an artifact.",
+    )
+    audit_parser.add_argument("artifact", help="path of a workflow output (a figure, table or tensor file)")
+    audit_parser.add_argument(
+        "--root", default=None, help="the workflow's working directory (default: found from the artifact's path)"
+    )
+    audit_parser.set_defaults(run=run_audit)
+    check_parser = commands.add_parser(
+        "check-config",
+        help="validate a config file before a run",
+        description="Validate a config against the workflow schema (filling in its defaults) and the cross-key "
+        "rules the workflow checks at start-up; print the resolved protocol and models. Exit 1 names the key.",
+    )
+    check_parser.add_argument("config", help="a config file, e.g. config/paper.yaml")
+    check_parser.add_argument("--schema", default=None, help=f"the schema (default: {SCHEMA})")
+    check_parser.set_defaults(run=run_check_config)
+    datasets_parser = commands.add_parser(
+        "datasets",
+        help="list the datasets the workflow can build",
+        description="One line per dataset: name, kind and the raw file (mirror layout) it is built from.",
+    )
+    datasets_parser.set_defaults(run=run_datasets)
+    return main_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    return arguments.run(arguments)
 
 
 if __name__ == "__main__":
