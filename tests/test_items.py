@@ -144,3 +144,19 @@ def test_prepared_dataset_keeps_null_yes_no_factors(datasets_dir, tmp_path):
     table = split_items(load_real_items(datasets_dir, "truthfulqa"), seed=0, max_items=8)
     dataset = as_dataset(table, "truthfulqa")
     assert set(dataset["positive_is_yes"]) == {None}
+
+
+def test_a_raw_file_that_is_not_utf8_or_is_empty_is_named(tmp_path):
+    from steering_reliability.items import DatasetFormatError, load_items
+
+    broken = tmp_path / "anti-LGBTQ-rights.jsonl"
+    broken.write_bytes(b'{"question": "ok"}\n{"question": "caf\xe9"}\n')
+    with pytest.raises(DatasetFormatError, match=r"anti-LGBTQ-rights\.jsonl:line 2: not UTF-8 text"):
+        load_items("anti-LGBTQ-rights", broken)
+    broken.write_bytes(b"")
+    with pytest.raises(DatasetFormatError, match=r"anti-LGBTQ-rights\.jsonl: no records \(dataset anti-LGBTQ-rights\)"):
+        load_items("anti-LGBTQ-rights", broken)
+    truthful = tmp_path / "mc_task.json"
+    truthful.write_bytes(b'[\n{"question": "a"},\n{"question": "\xff"}\n]')
+    with pytest.raises(DatasetFormatError, match=r"mc_task\.json:line 3: not UTF-8 text"):
+        load_items("truthfulqa", truthful)

@@ -100,6 +100,39 @@ def test_bad_config_names_the_key(changes, message):
         check_config(with_defaults(_config(**changes)))
 
 
+def test_a_checksum_manifest_without_a_needed_raw_file_is_refused_before_compute(tmp_path):
+    manifest = tmp_path / "MANIFEST.sha256"
+    lines = TEST_CHECKSUMS.read_text().splitlines()
+    manifest.write_text("\n".join(line for line in lines if "corrigible-neutral-HHH" not in line) + "\n")
+    with pytest.raises(ConfigError, match=r"data\.checksums: .* has no sha256 for anthropic-evals/.*corrigible"):
+        check_config(with_defaults(_config(data__checksums=str(manifest))))
+    manifest.write_text("not a manifest\n")
+    with pytest.raises(ConfigError, match=r"data\.checksums: .* is not a sha256sum manifest"):
+        check_config(with_defaults(_config(data__checksums=str(manifest))))
+
+
+def test_an_input_whose_provenance_record_was_deleted_is_refused(tmp_path, monkeypatch):
+    """A file the workflow makes cannot be checked without its record: it is refused, not trusted."""
+    from types import SimpleNamespace
+
+    from steering_reliability.artifacts import write_json
+    from steering_reliability.provenance import ChangedInputError, record_path, verify_inputs
+
+    monkeypatch.chdir(tmp_path)
+    made = Path("results/datasets/x.parquet")
+    made.parent.mkdir(parents=True)
+    made.write_bytes(b"table")
+    write_json({"rule": "build_dataset", "sha256": sha256_of(made)}, record_path(made))
+    source = Path("local-model/config.json")  # not made by the workflow: hashed, never refused
+    source.parent.mkdir()
+    source.write_text("{}")
+    job = SimpleNamespace(input=[str(made), str(source)])
+    assert set(verify_inputs(job)) == {str(made), str(source)}
+    record_path(made).unlink()
+    with pytest.raises(ChangedInputError, match=r"results/datasets/x\.parquet: its provenance record .* is missing"):
+        verify_inputs(job)
+
+
 def test_a_local_models_layer_is_checked_against_its_config(tmp_path):
     model = tmp_path / "model"
     model.mkdir()
@@ -227,17 +260,20 @@ def test_checksum_mismatch_and_missing_mirror_file(tmp_path, datasets_dir):
 
 
 def _kill_when(workdir: Path, pattern: str, count: int, *extra: str) -> bool:
-    """Start the workflow and SIGKILL its whole process group once ``count`` files match ``pattern``."""
+    """Start the workflow and SIGKILL its whole process group once ``count`` files matching ``pattern`` have
+    been written by it (modified after it started)."""
     import os
     import signal
     import time
 
+    started = time.time()
     process = subprocess.Popen(
         workflow_command(workdir, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    deadline = time.time() + 600
+    deadline = started + 600
     while time.time() < deadline and process.poll() is None:
-        if len(list((workdir / "results").glob(pattern))) >= count:
+        written = [path for path in (workdir / "results").glob(pattern) if path.stat().st_mtime > started]
+        if len(written) >= count:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             return True
@@ -257,21 +293,27 @@ def _artifact_bytes(workdir: Path) -> dict[str, bytes]:
 
 
 def test_a_killed_and_resumed_run_is_byte_identical_to_a_clean_run(tiny_run, tmp_path):
-    """SIGKILL twice (after the first activation cache, during the steering evaluations), resume as the
-    README says, and every tensor, table and figure equals the clean run's byte for byte."""
+    """In a copy of the clean tiny run, re-make the activation cache of one dataset and everything made
+    from it (the model's tables and figures too), with two SIGKILLs on the way (once the new cache is
+    written, once its evaluation is), resume as the README says: every tensor, table and figure of the
+    model equals the clean run's byte for byte."""
     from steering_reliability.tensors import load_tensors
 
-    clean_workdir, config = tiny_run
-    # the same study for the embedded model (the other model's jobs do not change its files)
-    config = copy.deepcopy(config)
-    del config["models"]["smollm2-local"]
-    workdir = prepare_workdir(tmp_path / "interrupted", config)
-    assert _kill_when(workdir, "smollm2-135m-instruct/activations/*.safetensors", 1)
+    clean_workdir, _ = tiny_run
+    workdir = tmp_path / "interrupted"
+    shutil.copytree(clean_workdir, workdir, symlinks=True, ignore=shutil.ignore_patterns("report.html"))
+    model = workdir / "results" / "smollm2-135m-instruct"
+    # --forcerun re-makes the cache; everything made from it is then older than it and is re-made too
+    cache = "results/smollm2-135m-instruct/activations/corrigible-neutral-HHH.safetensors"
+    assert _kill_when(
+        workdir, "smollm2-135m-instruct/activations/corrigible-neutral-HHH.safetensors", 1, "--forcerun", cache
+    )
     # no partial tensor is left looking complete: every cache present loads
-    for path in (workdir / "results").glob("smollm2-135m-instruct/activations/*.safetensors"):
+    for path in model.glob("activations/*.safetensors"):
         load_tensors(path)
     run_workflow(workdir, "--unlock")
-    assert _kill_when(workdir, "smollm2-135m-instruct/steering/*/propensities.parquet", 1, "--rerun-incomplete")
+    pattern = "smollm2-135m-instruct/steering/corrigible-neutral-HHH/propensities.parquet"
+    assert _kill_when(workdir, pattern, 1, "--rerun-incomplete")
     run_workflow(workdir, "--unlock")
     run_workflow(workdir, "--rerun-incomplete")
     resumed, clean = _artifact_bytes(workdir), _artifact_bytes(clean_workdir)

@@ -62,14 +62,25 @@ def run_check_config(arguments) -> int:
 
     schema = find_schema(arguments.schema)
     if schema is None:
-        print(f"check-config: no {SCHEMA} here or in the source tree; pass --schema", file=sys.stderr)
+        where = (
+            f"--schema {arguments.schema}: no such file"
+            if arguments.schema
+            else f"no {SCHEMA} here or in the source tree; pass --schema"
+        )
+        print(f"check-config: {where}", file=sys.stderr)
         return 2
     path = Path(arguments.config)
     try:
         config = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
-        print(f"check-config: {path}: {error}", file=sys.stderr)
+        print(f"check-config: {path}: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
+    if not isinstance(config, dict):
+        found = "an empty file" if config is None else f"a {type(config).__name__}"
+        print(
+            f"check-config: {path}: a config is a mapping of keys (data, models, ...), this is {found}", file=sys.stderr
+        )
+        return 1
     try:
         validate(config, str(schema), set_default=True)
         check_config(config)

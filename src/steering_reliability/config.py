@@ -15,9 +15,10 @@ import math
 from pathlib import Path
 
 from steering_reliability.embedded import EMBEDDED_MODELS
-from steering_reliability.items import known_datasets
+from steering_reliability.items import dataset_kind_and_path, known_datasets
 from steering_reliability.personas import WITHOUT_PERSONA_SENTENCES
 from steering_reliability.prompts import CHAT_TEMPLATE, REPEPO_FORMATS
+from steering_reliability.sources import persona_prompts_file, read_manifest
 
 # Decoder blocks of the embedded models (checked against the loaded models in the tests).
 EMBEDDED_LAYERS = {"qwen2.5-coder-0.5b-instruct": 24, "smollm2-135m-instruct": 30}
@@ -112,13 +113,29 @@ def _check_data(config: dict) -> None:
             f"data.mirror: {data['mirror']} is not a folder (resolved from {Path.cwd()}); "
             "set it to a local copy of the raw files, or to null to download them from their upstream repositories"
         )
-    if data["checksums"] is not None and not Path(data["checksums"]).is_file():
-        raise ConfigError(f"data.checksums: {data['checksums']} is not a file")
     if data["max_items"] is not None and data["max_items"] // 2 < MIN_ITEMS_PER_SPLIT:
         raise ConfigError(
             f"data.max_items: {data['max_items']} gives {data['max_items'] // 2} test item(s) per dataset; the "
             f"per-dataset statistics need at least {MIN_ITEMS_PER_SPLIT} (max_items >= {2 * MIN_ITEMS_PER_SPLIT})"
         )
+
+
+def _check_manifest(config: dict) -> None:
+    """A checksum manifest that replaces the pinned one must exist and list every raw file the study reads."""
+    manifest = Path(config["data"]["checksums"])
+    if not manifest.is_file():
+        raise ConfigError(f"data.checksums: {manifest} is not a file")
+    try:
+        listed = read_manifest(manifest)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"data.checksums: {manifest} is not a sha256sum manifest ({error})") from None
+    names = set(config["data"]["datasets"]) | set(_dataset_list(config, "sweep"))
+    needed = {dataset_kind_and_path(name)[1]: name for name in sorted(names)}
+    if _dataset_list(config, "ood"):
+        needed[persona_prompts_file(config["data"]["mirror"])] = "the OOD study's persona sentences"
+    for raw_path, user in needed.items():
+        if raw_path not in listed:
+            raise ConfigError(f"data.checksums: {manifest} has no sha256 for {raw_path} (needed by {user})")
 
 
 def _check_steering(config: dict) -> None:
@@ -170,3 +187,5 @@ def check_config(config: dict) -> None:
                 f"ood.datasets: {name!r} has no persona sentences in the paper's code, so it has no OOD prompt variants"
             )
     _check_models(config, _dataset_list(config, "sweep"))
+    if config["data"]["checksums"] is not None:
+        _check_manifest(config)

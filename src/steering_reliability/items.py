@@ -96,10 +96,20 @@ def _field(record: dict, key: str, path: Path, where: str) -> str:
     return value
 
 
+def _text(path: Path, data: bytes, first_line: int = 1) -> str:
+    """``data`` decoded as UTF-8; a byte that is not names the file and line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + data[: error.start].count(b"\n")
+        raise DatasetFormatError(f"{path}:line {line}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
 def _read_jsonl(path: Path) -> list[tuple[str, dict]]:
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            line = _text(path, raw, line_number)
             if not line.strip():
                 continue
             try:
@@ -111,7 +121,7 @@ def _read_jsonl(path: Path) -> list[tuple[str, dict]]:
 
 def _read_json_list(path: Path) -> list[tuple[str, dict]]:
     try:
-        records = json.loads(Path(path).read_text(encoding="utf-8"))
+        records = json.loads(_text(path, Path(path).read_bytes()))
     except json.JSONDecodeError as error:
         raise DatasetFormatError(f"{path}:line {error.lineno}: malformed JSON: {error.msg}") from None
     if not isinstance(records, list):
@@ -185,12 +195,16 @@ def load_items(name: str, raw_file: Path) -> list[Item]:
     kind, _ = dataset_kind_and_path(name)
     raw_file = Path(raw_file)
     if kind == PERSONA:
-        return persona_items(name, raw_file)
-    if kind == ADVANCED_AI_RISK:
-        return letter_items(name, raw_file, _read_jsonl(raw_file))
-    if kind == SYCOPHANCY:
-        return letter_items(name, raw_file, _read_json_list(raw_file))
-    return truthfulqa_items(name, raw_file)
+        items = persona_items(name, raw_file)
+    elif kind == ADVANCED_AI_RISK:
+        items = letter_items(name, raw_file, _read_jsonl(raw_file))
+    elif kind == SYCOPHANCY:
+        items = letter_items(name, raw_file, _read_json_list(raw_file))
+    else:
+        items = truthfulqa_items(name, raw_file)
+    if not items:
+        raise DatasetFormatError(f"{raw_file}: no records (dataset {name})")
+    return items
 
 
 def split_items(items: list[Item], seed: int, split: str = "disjoint", max_items: int | None = None) -> pd.DataFrame:
@@ -213,8 +227,9 @@ def split_items(items: list[Item], seed: int, split: str = "disjoint", max_items
     if per_split is not None and per_split < 1:
         raise ValueError(f"max_items={max_items} is too small to split into train and test")
     if len(test) < 2 or len(train) < 2:
+        dataset = items[0].item_id.rsplit("/", 1)[0] if items else "the dataset"
         raise ValueError(
-            f"{total} items give {len(train)} train and {len(test)} test items under data.split = {split!r}"
+            f"{dataset}: {total} items give {len(train)} train and {len(test)} test items under data.split = {split!r}"
             + (f" (its test slice starts at item {REPO_EXACT_TEST_START})" if split == "repo-exact" else "")
         )
     rows = []

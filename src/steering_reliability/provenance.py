@@ -84,7 +84,8 @@ class ChangedInputError(RuntimeError):
 
 
 def verify_inputs(snakemake) -> dict[str, str]:
-    """sha256 of every input file, each checked against its own provenance record where it has one.
+    """sha256 of every input file, each checked against its own provenance record (a file the workflow
+    makes must have one; other inputs, such as a local model's files, are hashed only).
 
     Returns the hashes (the job's own record reuses them). Raises ``ChangedInputError``
     naming the file and the way to re-make it.
@@ -96,6 +97,11 @@ def verify_inputs(snakemake) -> dict[str, str]:
         hashes[path] = sha256_of(path)
         record = record_path(path)
         if not record.is_file():
+            if made_by_workflow(path):
+                raise ChangedInputError(
+                    f"{path}: its provenance record {record.name} is missing, so it cannot be checked. "
+                    "Delete it and run snakemake again to re-make it"
+                )
             continue
         try:
             expected = json.loads(record.read_text())
@@ -122,6 +128,8 @@ def write_records(snakemake, input_hashes: dict[str, str] | None = None) -> None
         "inputs": {path: input_hashes.get(path) or sha256_of(path) for path in inputs if Path(path).is_file()},
         "model": _model_of(inputs),
         "packages": package_versions(),
+        # where this job imported the package from: the workflow's own src/ (through PYTHONPATH)
+        "package_source": str(Path(__file__).resolve().parent),
         "workflow_commit": git_commit(Path(snakemake.scriptdir) if hasattr(snakemake, "scriptdir") else Path.cwd()),
     }
     for output in snakemake.output:

@@ -4,12 +4,18 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from steering_reliability.code_version import code_version as package_code_version
-from steering_reliability.config import check_config
+from steering_reliability.config import ConfigError, check_config
 from steering_reliability.items import dataset_kind_and_path, pinned_checksums
 from steering_reliability.job_resources import model_job_resources
 from steering_reliability.sources import persona_prompts_file
 from steering_reliability.variants import BASELINE, VARIANTS
 
+if not config:
+    raise ConfigError(
+        "the config is empty (config files read: "
+        f"{', '.join(str(path) for path in workflow.configfiles) or 'none'}); "
+        "a study needs at least data and models (see config/README.md)"
+    )
 # Fills in every default from the schema: rules read config keys directly.
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
