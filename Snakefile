@@ -9,14 +9,16 @@ min_version("9.0")
 
 # The package that holds the logic is this workflow's own src/: this Snakefile imports it, and
 # every job (in whichever environment: a venv, a conda env, a container, a cluster node) finds it
-# through PYTHONPATH, from any working directory (--directory, a deployed module).
+# through PYTHONPATH, from any working directory (--directory, a module from a local path). A
+# module read from a remote source has no local src/: there the package must be installed.
 PACKAGE_SOURCE = os.path.join(workflow.basedir, "src")
-sys.path.insert(0, PACKAGE_SOURCE)
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(
-        filter(None, [PACKAGE_SOURCE, os.environ.get("PYTHONPATH")])
+if os.path.isdir(PACKAGE_SOURCE):
+    sys.path.insert(0, PACKAGE_SOURCE)
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [PACKAGE_SOURCE, os.environ.get("PYTHONPATH")])
+        )
     )
-)
 
 
 # One config file is one study: config/config.yaml applies only when no --configfile is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from importlib.metadata import packages_distributions
@@ -142,3 +143,28 @@ def test_catalog_file_describes_what_the_repository_has():
     assert usage["report"] is True and (REPO / "workflow" / "report" / "workflow.rst").is_file()
     for path in ("profiles/slurm", "profiles/kubernetes", "config/paper.yaml"):
         assert path in usage["mandatory-flags"]["desc"] and (REPO / path).exists()
+
+
+def test_jobs_import_the_package_from_the_workflows_own_src_under_directory(tmp_path):
+    """Run one job of a copy of the workflow under --directory elsewhere, with no PYTHONPATH and another copy
+    of the package installed: the job's provenance says it used the copy's src/ (what a conda env gets)."""
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import prepare_workdir, tiny_config, workflow_command
+
+    project = tmp_path / "deployed"
+    project.mkdir()
+    for part in ("Snakefile", "workflow", "envs", "src"):
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / part)
+    config = tiny_config(full_study=False)
+    workdir = prepare_workdir(tmp_path / "elsewhere", config)
+    command = workflow_command(workdir, "results/datasets/anti-LGBTQ-rights.parquet")
+    command[command.index("--snakefile") + 1] = str(project / "Snakefile")
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    completed = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = json.loads((workdir / "results/datasets/anti-LGBTQ-rights.parquet.prov.json").read_text())
+    assert record["package_source"] == str(project / "src" / "steering_reliability")

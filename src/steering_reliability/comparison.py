@@ -42,16 +42,5 @@ def cross_model_spearman(id_table: pd.DataFrame, ood_table: pd.DataFrame, resamp
                 estimate = statistics.spearman(wide[model_a], wide[model_b], resamples, seed)
             else:
                 estimate = statistics.Estimate(float("nan"), float("nan"), float("nan"), 0)
-            rows.append(
-                {
-                    "model_a": model_a,
-                    "model_b": model_b,
-                    "setting": setting,
-                    "spearman_rho": estimate.value,
-                    "ci_low": estimate.low,
-                    "ci_high": estimate.high,
-                    "p_value": estimate.p_value,
-                    "n_datasets": estimate.n,
-                }
-            )
+            rows.append({"model_a": model_a, "model_b": model_b, "setting": setting, **estimate.rho_columns()})
     return pd.DataFrame(rows)

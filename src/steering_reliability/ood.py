@@ -55,17 +55,7 @@ def shift_name(train: str, test: str) -> str:
 
 
 def _row(kind: str, setting: str, estimate, n_points: int, **extra) -> dict:
-    return {
-        "kind": kind,
-        "setting": setting,
-        "spearman_rho": estimate.value,
-        "ci_low": estimate.low,
-        "ci_high": estimate.high,
-        "p_value": estimate.p_value,
-        "n_datasets": estimate.n,
-        "n_points": n_points,
-        **extra,
-    }
+    return {"kind": kind, "setting": setting, **estimate.rho_columns(), "n_points": n_points, **extra}
 
 
 def id_ood_correlations(table: pd.DataFrame, resamples: int, seed: int) -> list[dict]:

@@ -38,6 +38,16 @@ class Estimate:
     n: int
     p_value: float = float("nan")
 
+    def rho_columns(self) -> dict[str, float]:
+        """The columns of a Spearman row in the correlation tables."""
+        return {
+            "spearman_rho": self.value,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "p_value": self.p_value,
+            "n_datasets": self.n,
+        }
+
     def as_dict(self, prefix: str = "") -> dict[str, float]:
         fields = {"": self.value, "_ci_low": self.low, "_ci_high": self.high, "_n": self.n}
         if not np.isnan(self.p_value):
