@@ -56,3 +56,13 @@ def test_datasets_lists_every_known_dataset_with_its_raw_file(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == known_datasets()
     assert "sycophancy_test\tsycophancy\tcaa/sycophancy/test_dataset.json" in lines
+
+
+def test_check_config_names_the_key_of_a_schema_violation(tmp_path, capsys):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["data"]["max_item"] = config["data"].pop("max_items")
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["check-config", str(path), "--schema", str(REPO / "workflow/schemas/config.schema.yaml")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"check-config: {path}: data: Additional properties are not allowed ('max_item'")

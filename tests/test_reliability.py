@@ -93,6 +93,14 @@ def _config(**changes):
             r"models\.smollm2-135m-instruct\.prompt_format: protocol paper-exact needs one of",
         ),
         ({"sweep": {"datasets": ["no-such-set"]}}, r"sweep\.datasets\[0\]: unknown dataset 'no-such-set'"),
+        (
+            {"sweep": {"datasets": ["truthfulqa"], "multipliers": [-1.0, 1.0], "train_percent": [10, 0]}},
+            r"sweep\.train_percent: \[10, 0\] is not a range",
+        ),
+        (
+            {"sweep": {"datasets": ["truthfulqa"], "multipliers": [-1.0, 1.0], "auto_depth": [0.75, 0.0]}},
+            r"sweep\.auto_depth: \[0\.75, 0\.0\] is not a range",
+        ),
     ],
 )
 def test_bad_config_names_the_key(changes, message):

@@ -54,6 +54,17 @@ def find_schema(explicit: str | None) -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
+def schema_problem(error: Exception) -> str:
+    """The key and the message of a schema violation (jsonschema's ValidationError, as snakemake wraps it)."""
+    from jsonschema import ValidationError
+
+    found = error.__context__ if isinstance(error.__context__, ValidationError) else None
+    if found is None:
+        return str(error).splitlines()[0]
+    key = ".".join(str(part) for part in found.absolute_path) or "top level"
+    return f"{key}: {found.message}"
+
+
 def run_check_config(arguments) -> int:
     import yaml
     from snakemake.utils import validate
@@ -87,8 +98,8 @@ def run_check_config(arguments) -> int:
     except ConfigError as error:
         print(f"check-config: {path}: {error}", file=sys.stderr)
         return 1
-    except Exception as error:  # the schema validator's own error names the key
-        print(f"check-config: {path}: {str(error).splitlines()[0]}", file=sys.stderr)
+    except Exception as error:  # snakemake's WorkflowError around the schema validator's error
+        print(f"check-config: {path}: {schema_problem(error)}", file=sys.stderr)
         return 1
     print(f"{path}: valid (protocol {config['protocol']}, split {config['data']['split']})")
     for name, entry in config["models"].items():

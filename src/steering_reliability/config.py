@@ -149,6 +149,10 @@ def _check_steering(config: dict) -> None:
     _check_numbers("sweep.multipliers", sweep["multipliers"])
     if sweep["datasets"] and 0 in sweep["multipliers"]:
         raise ConfigError("sweep.multipliers: the layer sweep uses multipliers without 0 (docs/protocol.md)")
+    for key in ("train_percent", "test_percent", "auto_depth"):
+        first, last = sweep[key]
+        if not first < last:
+            raise ConfigError(f"sweep.{key}: {sweep[key]} is not a range [first, last] with first < last")
 
 
 def _check_models(config: dict, sweep_datasets: list[str]) -> None:

@@ -99,7 +99,7 @@ def verify_inputs(snakemake) -> dict[str, str]:
         if not record.is_file():
             if made_by_workflow(path):
                 raise ChangedInputError(
-                    f"{path}: its provenance record {record.name} is missing, so it cannot be checked. "
+                    f"{path}: its provenance record {record} is missing, so it cannot be checked. "
                     "Delete it and run snakemake again to re-make it"
                 )
             continue
