@@ -54,6 +54,11 @@ def _row(model: str, quantity: str, value, low=math.nan, high=math.nan, n=None, 
     return {"model": model, "quantity": quantity, "value": value, "ci_low": low, "ci_high": high, "n": n, "note": note}
 
 
+def _rho_row(model: str, quantity: str, entry, note: str) -> dict:
+    """A Spearman row of a correlation table (spearman_rho, ci_low, ci_high, n_datasets) as a summary row."""
+    return _row(model, quantity, entry.spearman_rho, entry.ci_low, entry.ci_high, entry.n_datasets, note)
+
+
 def layer_rows(model: str, layer: dict) -> list[dict]:
     if layer["source"] == "config":
         return [_row(model, "steering_layer", layer["layer"], note="from config")]
@@ -172,7 +177,7 @@ def correlation_rows(model: str, correlations: pd.DataFrame) -> list[dict]:
             )
         small = entry.n_datasets < statistics.MIN_DATASETS_FOR_SPEARMAN
         note = _small(small, entry.n_datasets, "datasets") or note
-        rows.append(_row(model, quantity, entry.spearman_rho, entry.ci_low, entry.ci_high, entry.n_datasets, note))
+        rows.append(_rho_row(model, quantity, entry, note))
     return rows
 
 
@@ -207,17 +212,7 @@ def geometry_rows(model: str, correlations: pd.DataFrame) -> list[dict]:
         )
         if not math.isnan(getattr(entry, "auroc_steerable", math.nan)):
             note += f"; AUROC for steerable items {entry.auroc_steerable:.2f}"
-        rows.append(
-            _row(
-                model,
-                f"geometry_rho[{entry.diagnostic}]",
-                entry.spearman_rho,
-                entry.ci_low,
-                entry.ci_high,
-                entry.n_datasets,
-                note,
-            )
-        )
+        rows.append(_rho_row(model, f"geometry_rho[{entry.diagnostic}]", entry, note))
     return rows
 
 
@@ -226,17 +221,7 @@ def comparison_rows(spearman: pd.DataFrame) -> list[dict]:
     for entry in spearman.itertuples(index=False):
         small = entry.n_datasets < statistics.MIN_DATASETS_FOR_SPEARMAN
         note = _small(small, entry.n_datasets, "datasets") or f"p = {entry.p_value:.3g} (permutation)"
-        rows.append(
-            _row(
-                f"{entry.model_a} vs {entry.model_b}",
-                f"cross_model_rho_{entry.setting}",
-                entry.spearman_rho,
-                entry.ci_low,
-                entry.ci_high,
-                entry.n_datasets,
-                note,
-            )
-        )
+        rows.append(_rho_row(f"{entry.model_a} vs {entry.model_b}", f"cross_model_rho_{entry.setting}", entry, note))
     return rows
 
 
