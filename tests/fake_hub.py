@@ -38,9 +38,11 @@ import json
 import shutil
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from local_server import LocalServer
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".gguf", ".onnx", ".pt", ".pth", ".h5", ".msgpack")
 CHUNK = 1 << 20
@@ -152,26 +154,14 @@ class Request:
     filename: str | None  # resolve: the file; tree: the folder ("" or None for the top)
 
 
-class FakeHub:
+class FakeHub(LocalServer):
     """A threaded HTTP server on 127.0.0.1 (a free port) serving ``repos``; use it as a context manager."""
 
     def __init__(self, repos: list[Repo]):
         self.repos = {repo.repo_id: repo for repo in repos}
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Handler,), {"hub": self}))
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeHub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().__init__(type("Handler", (_Handler,), {"hub": self}))
 
     def parse(self, method: str, path: str) -> Request:
         """What a request path asks for: ``/api/models/{repo_id}[/revision/{rev}|/tree/{rev}[/{folder}]]`` or

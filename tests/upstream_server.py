@@ -8,11 +8,12 @@ anything else is a 404, as upstream answers. It lets the tests run the real down
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from steering_reliability.sources import UPSTREAMS
+
+from local_server import LocalServer
 
 
 def mirror_path(url_path: str) -> str | None:
@@ -30,7 +31,7 @@ def mirror_path(url_path: str) -> str | None:
     return None
 
 
-class UpstreamServer:
+class UpstreamServer(LocalServer):
     """Serves ``root`` (a mirror-layout folder) on 127.0.0.1; ``requests`` records every path asked for."""
 
     def __init__(self, root: Path) -> None:
@@ -55,14 +56,4 @@ class UpstreamServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> UpstreamServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
