@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -206,9 +208,18 @@ def test_every_artifact_has_provenance_and_a_manifest_entry(results):
     manifest = json.loads((folder / "manifest.json").read_text())
     listed = {entry["path"]: entry for entry in manifest["artifacts"]}
     figure = "results/smollm2-135m-instruct/figures/fig1_steerability_distribution.png"
-    assert listed[figure]["rule"] == "figure_steerability_distribution"
+    assert listed[figure]["rule"] == "figures"
     record = json.loads((folder / "figures/fig1_steerability_distribution.png.prov.json").read_text())
     assert record["sha256"] == listed[figure]["sha256"]
+    # one job draws every figure of the model; each figure's record names only the tables it is drawn from
+    assert set(record["inputs"]) == {"results/smollm2-135m-instruct/tables/items.parquet"}
+    geometry = json.loads((folder / "figures/fig8_geometry.svg.prov.json").read_text())
+    assert {Path(path).name for path in geometry["inputs"]} == {
+        "geometry.csv",
+        "steerability.csv",
+        "items.parquet",
+        "geometry_correlations.csv",
+    }
     vector = json.loads((folder / "vectors/anti-LGBTQ-rights.safetensors.prov.json").read_text())
     assert vector["model"]["id"] == "smollm2-135m-instruct"
     assert vector["model"]["weights_sha256"]["model.safetensors"]
@@ -238,7 +249,7 @@ def test_audit_explains_an_artifact_and_flags_a_tampered_input(tiny_run, tmp_pat
     command = [sys.executable, "-m", "steering_reliability", "audit", figure, "--root", str(copy)]
     clean = subprocess.run(command, capture_output=True, text=True)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "rule: figure_propensity_curves" in clean.stdout and "all checksums match" in clean.stdout
+    assert "rule: figures" in clean.stdout and "all checksums match" in clean.stdout
     assert "cache_activations" in clean.stdout  # the chain goes back to the activation cache
     activations = copy / "results/smollm2-135m-instruct/activations/corrigible-neutral-HHH.safetensors"
     activations.write_bytes(activations.read_bytes() + b"\0")

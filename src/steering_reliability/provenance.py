@@ -116,25 +116,44 @@ def verify_inputs(snakemake) -> dict[str, str]:
     return hashes
 
 
+def _inputs_of_outputs(snakemake) -> dict[str, list[str]]:
+    """Each output's inputs: all of the job's, unless the rule's ``params.output_inputs`` lists, by
+    output name, the names of the inputs that output is made from (a job with several outputs
+    that are made from different inputs, such as the per-model figures)."""
+    every_input = [str(path) for path in snakemake.input]
+    narrowed = getattr(snakemake.params, "output_inputs", None) or {}
+    name_of = {str(path): name for name, path in snakemake.output.items()}
+    inputs = {}
+    for output in map(str, snakemake.output):
+        keys = narrowed.get(name_of.get(output))
+        inputs[output] = [str(snakemake.input[key]) for key in keys] if keys is not None else every_input
+    return inputs
+
+
 def write_records(snakemake, input_hashes: dict[str, str] | None = None) -> None:
     """Write the provenance record of every output of the job ``snakemake`` describes."""
-    inputs = [str(path) for path in snakemake.input]
-    input_hashes = input_hashes or {}
+    hashes = dict(input_hashes or {})
     common = {
         "rule": snakemake.rule,
         "wildcards": dict(snakemake.wildcards.items()),
         "config_hash": config_hash(snakemake.config, dict(snakemake.wildcards.items()).get("model")),
         "config": snakemake.config,
-        "inputs": {path: input_hashes.get(path) or sha256_of(path) for path in inputs if Path(path).is_file()},
-        "model": _model_of(inputs),
         "packages": package_versions(),
         # where this job imported the package from: the workflow's own src/ (through PYTHONPATH)
         "package_source": str(Path(__file__).resolve().parent),
         "workflow_commit": git_commit(Path(snakemake.scriptdir) if hasattr(snakemake, "scriptdir") else Path.cwd()),
     }
-    for output in snakemake.output:
-        if Path(output).is_file():
-            write_json({**common, "artifact": str(output), "sha256": sha256_of(output)}, record_path(output))
+    for output, inputs in _inputs_of_outputs(snakemake).items():
+        if not Path(output).is_file():
+            continue
+        present = [path for path in inputs if Path(path).is_file()]
+        own = {
+            "inputs": {path: hashes.get(path) or hashes.setdefault(path, sha256_of(path)) for path in present},
+            "model": _model_of(inputs),
+            "artifact": output,
+            "sha256": sha256_of(output),
+        }
+        write_json({**common, **own}, record_path(output))
 
 
 @dataclass

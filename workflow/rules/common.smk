@@ -51,6 +51,70 @@ if OOD_DATASETS:
 if SWEEP_DATASETS:
     FIGURES += ["figA1_layer_sweep"]
 
+# figure -> the tables it is drawn from (input name -> path)
+FIGURE_INPUTS = {
+    "fig1_steerability_distribution": {
+        "item_slopes": "results/{model}/tables/items.parquet"
+    },
+    "fig2_anti_steerable_fraction": {
+        "steerability": "results/{model}/tables/steerability.csv"
+    },
+    "fig3_variance_explained": {"bias": "results/{model}/tables/bias.csv"},
+    "fig4_propensity_curves": {
+        "example_propensities": f"results/{{model}}/steering/{EXAMPLE_DATASET}/propensities.parquet",
+        "example_slopes": f"results/{{model}}/steering/{EXAMPLE_DATASET}/items.parquet",
+    },
+    "fig5_id_vs_ood": {
+        "id_vs_ood": "results/{model}/tables/id_vs_ood.csv",
+        "ood_correlations": "results/{model}/tables/ood_correlations.csv",
+    },
+    "fig6_relative_steerability": {
+        "relative": "results/{model}/tables/relative_steerability.csv",
+        "ood_correlations": "results/{model}/tables/ood_correlations.csv",
+    },
+    "fig8_geometry": {
+        "geometry": "results/{model}/tables/geometry.csv",
+        "steerability": "results/{model}/tables/steerability.csv",
+        "item_slopes": "results/{model}/tables/items.parquet",
+        "geometry_correlations": "results/{model}/tables/geometry_correlations.csv",
+    },
+    "fig9_ood_vector_cosines": {
+        "ood_vector_cosines": "results/{model}/tables/ood_vector_cosines.csv"
+    },
+    "figA1_layer_sweep": {
+        "sweep": "results/{model}/tables/layer_sweep.csv",
+        "layer": "results/{model}/layer.json",
+    },
+    "figA2_multiplier_range": {
+        "multiplier_range": "results/{model}/tables/multiplier_range.csv"
+    },
+}
+FIGURE_CATEGORIES = {
+    "fig1": "In distribution",
+    "fig2": "In distribution",
+    "fig3": "In distribution",
+    "fig4": "In distribution",
+    "fig5": "Out of distribution",
+    "fig6": "Out of distribution",
+    "fig8": "Beyond the paper",
+    "fig9": "Out of distribution",
+    "figA1": "Appendix",
+    "figA2": "Appendix",
+}
+
+
+def figure_outputs():
+    outputs = {}
+    for name in FIGURES:
+        category = FIGURE_CATEGORIES[name.split("_")[0]]
+        png = f"results/{{model}}/figures/{name}.png"
+        caption = f"../report/{name}.rst"
+        outputs[f"{name}_png"] = report(
+            png, caption=caption, category=category, subcategory="{model}"
+        )
+        outputs[f"{name}_svg"] = f"results/{{model}}/figures/{name}.svg"
+    return outputs
+
 
 wildcard_constraints:
     model="[A-Za-z0-9][A-Za-z0-9._-]*",
