@@ -36,16 +36,34 @@ def with_defaults(config: dict) -> dict:
     return config
 
 
+# Fixtures that run a workflow once for several tests: pytest-xdist keeps the tests that use one
+# of them on one worker (--dist loadgroup), so that the workflow runs once, not once per worker.
+SHARED_RUNS = ("tiny_run", "slurm_run")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the group marks
+def pytest_collection_modifyitems(items):
+    for item in items:
+        shared = [name for name in SHARED_RUNS if name in getattr(item, "fixturenames", ())]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+
+
 @pytest.fixture(scope="session")
 def small_model_json() -> Path:
     """The embedded SmolLM2-135M, prepared once into the repository's resources/ by the workflow's own
-    prepare_model rule (so that its model.json has a provenance record, as in a real run)."""
+    prepare_model rule (so that its model.json has a provenance record, as in a real run). A file
+    lock keeps two test workers from preparing it at once."""
+    from filelock import FileLock
+
     model_json = RESOURCES / "models" / SMALL_MODEL / "model.json"
-    if not (model_json.exists() and (model_json.parent / "model.json.prov.json").exists()):
-        target = str(model_json.relative_to(REPO))
-        command = [sys.executable, "-m", "snakemake", "--directory", str(REPO), "--cores", "1", target]
-        completed = subprocess.run([*command, "--forcerun", "prepare_model"], capture_output=True, text=True)
-        assert completed.returncode == 0, completed.stderr[-3000:]
+    RESOURCES.mkdir(exist_ok=True)
+    with FileLock(RESOURCES / ".prepare-test-model.lock"):
+        if not (model_json.exists() and (model_json.parent / "model.json.prov.json").exists()):
+            target = str(model_json.relative_to(REPO))
+            command = [sys.executable, "-m", "snakemake", "--directory", str(REPO), "--cores", "1", target]
+            completed = subprocess.run([*command, "--forcerun", "prepare_model"], capture_output=True, text=True)
+            assert completed.returncode == 0, completed.stderr[-3000:]
     return model_json
 
 
