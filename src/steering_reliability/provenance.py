@@ -147,8 +147,11 @@ def write_records(snakemake, input_hashes: dict[str, str] | None = None) -> None
         if not Path(output).is_file():
             continue
         present = [path for path in inputs if Path(path).is_file()]
+        for path in present:
+            if path not in hashes:
+                hashes[path] = sha256_of(path)
         own = {
-            "inputs": {path: hashes.get(path) or hashes.setdefault(path, sha256_of(path)) for path in present},
+            "inputs": {path: hashes[path] for path in present},
             "model": _model_of(inputs),
             "artifact": output,
             "sha256": sha256_of(output),
