@@ -1,7 +1,8 @@
-"""The command line describes itself and checks configs before any compute."""
+"""The command line describes itself, checks configs before any compute and compares two runs."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ def test_help_names_the_program_its_commands_and_examples():
     result = subprocess.run([sys.executable, "-m", "steering_reliability", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     assert result.stdout.startswith("usage: steering-reliability")
-    for command in ("audit", "check-config", "datasets", "examples:", "--version"):
+    for command in ("audit", "check-config", "datasets", "compare-runs", "examples:", "--version"):
         assert command in result.stdout
 
 
@@ -66,3 +67,66 @@ def test_check_config_names_the_key_of_a_schema_violation(tmp_path, capsys):
     assert main(["check-config", str(path), "--schema", str(REPO / "workflow/schemas/config.schema.yaml")]) == 1
     error = capsys.readouterr().err
     assert error.startswith(f"check-config: {path}: data: Additional properties are not allowed ('max_item'")
+
+
+def _write_run(root: Path, slope: float, text: str, logits: list[float]) -> None:
+    """A small results folder: a table, a tensor artifact, a JSON record, a figure and a provenance record."""
+    import pandas as pd
+    import torch
+
+    from steering_reliability.tensors import save_tensors
+
+    (root / "m" / "tables").mkdir(parents=True)
+    table = pd.DataFrame({"dataset": ["a", "b"], "slope": [0.25, slope], "note": ["x", text]})
+    table.to_csv(root / "m" / "tables" / "steerability.csv", index=False)
+    save_tensors(root / "m" / "vectors.safetensors", {"v": torch.tensor(logits)}, {"layer": 3})
+    (root / "m" / "layer.json").write_text(json.dumps({"layer": 3, "by_layer": {"3": slope}}))
+    (root / "m" / "fig.svg").write_text(f"<svg>{text}</svg>")
+    (root / "m" / "fig.svg.prov.json").write_text(json.dumps({"created": str(slope)}))
+
+
+def test_compare_runs_tells_identical_within_tolerance_and_different_apart(tmp_path, capsys):
+    """Two runs that differ by known amounts: 1e-7 in a table, a tensor and a JSON value (within 1e-6),
+    then 1e-3 in one tensor entry, a changed text cell and figure, a file present in one run only."""
+    from steering_reliability.run_diff import compare_runs
+
+    _write_run(tmp_path / "a", 0.5, "y", [0.01, 0.02, float("nan")])
+    _write_run(tmp_path / "b", 0.5 + 1e-7, "y", [0.01, 0.02 + 1e-7, float("nan")])
+    diffs = {diff.path: diff for diff in compare_runs(tmp_path / "a", tmp_path / "b")}
+    statuses = {path: diff.status for path, diff in diffs.items()}
+    assert statuses == {
+        "m/tables/steerability.csv": "within",
+        "m/vectors.safetensors": "within",
+        "m/layer.json": "within",
+        "m/fig.svg": "identical",  # provenance records are skipped although they differ
+    }
+    for path in ("m/tables/steerability.csv", "m/vectors.safetensors", "m/layer.json"):
+        assert diffs[path].max_diff == pytest.approx(1e-7, rel=0.01)  # float32 rounding in the tensor
+    assert main(["compare-runs", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "4 files: 1 byte-identical, 3 equal within 1e-06" in capsys.readouterr().out
+
+    _write_run(tmp_path / "c", 0.5, "z", [0.01, 0.021, float("nan")])
+    (tmp_path / "c" / "m" / "extra.csv").write_text("x\n1\n")
+    diffs = {diff.path: diff for diff in compare_runs(tmp_path / "a", tmp_path / "c", atol=1e-6)}
+    assert diffs["m/vectors.safetensors"].status == "different"
+    assert abs(diffs["m/vectors.safetensors"].max_diff - 1e-3) < 1e-6
+    assert diffs["m/tables/steerability.csv"].detail == "column 'note' differs in 1 rows, first at row 1"
+    assert (diffs["m/fig.svg"].status, diffs["m/fig.svg"].detail) == ("different", "bytes differ")
+    assert diffs["m/extra.csv"].status == "only in B"
+    assert diffs["m/layer.json"].status == "identical"
+    assert main(["compare-runs", str(tmp_path / "a"), str(tmp_path / "c")]) == 1
+    assert main(["compare-runs", str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
+    assert "missing: not a folder" in capsys.readouterr().err
+
+
+def test_compare_runs_refuses_nan_where_the_other_run_has_a_number(tmp_path):
+    from steering_reliability.run_diff import compare_runs
+
+    _write_run(tmp_path / "a", 0.5, "y", [0.01, 0.02, float("nan")])
+    _write_run(tmp_path / "b", 0.5, "y", [0.01, 0.02, 3.0])
+    (diff,) = [diff for diff in compare_runs(tmp_path / "a", tmp_path / "b") if diff.status != "identical"]
+    assert (diff.path, diff.status, diff.detail) == (
+        "m/vectors.safetensors",
+        "different",
+        "v: NaN or inf at different places",
+    )

@@ -1,4 +1,5 @@
-"""Command line of the package: audit an artifact, check a config before a run, list the datasets."""
+"""Command line of the package: audit an artifact, check a config before a run, list the datasets,
+compare two runs."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ examples:
       explain how a figure was made and verify the checksums of every file behind it
   steering-reliability datasets
       list the datasets the workflow knows, with the raw file each is built from
+  steering-reliability compare-runs old/results results --atol 1e-6
+      compare two runs file by file: which tables, tensors and figures are identical, equal within
+      the tolerance, or different
 """
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
 
@@ -120,6 +124,18 @@ def run_datasets(arguments) -> int:
     return 0
 
 
+def run_compare(arguments) -> int:
+    from steering_reliability.run_diff import compare_runs, summary_lines
+
+    try:
+        diffs = compare_runs(arguments.a, arguments.b, arguments.atol)
+    except FileNotFoundError as error:
+        print(f"compare-runs: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(summary_lines(diffs, arguments.atol)))
+    return 0 if all(diff.status in ("identical", "within") for diff in diffs) else 1
+
+
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -153,6 +169,18 @@ def parser() -> argparse.ArgumentParser:
         description="One line per dataset: name, kind and the raw file (mirror layout) it is built from.",
     )
     datasets_parser.set_defaults(run=run_datasets)
+    compare_parser = commands.add_parser(
+        "compare-runs",
+        help="compare the results of two runs file by file",
+        description="Compare every artifact under two results/ folders (provenance records skipped): tables "
+        "column by column and tensors and JSON values to --atol, metadata, text and figures exactly. Prints a "
+        "count per outcome and every file that is not byte-identical. Exit 0: every file is identical or "
+        "within --atol; 1: some file differs or exists in one run only; 2: a folder is missing.",
+    )
+    compare_parser.add_argument("a", help="results/ folder of run A (e.g. before a change)")
+    compare_parser.add_argument("b", help="results/ folder of run B")
+    compare_parser.add_argument("--atol", type=float, default=1e-6, help="absolute tolerance (default: 1e-6)")
+    compare_parser.set_defaults(run=run_compare)
     return main_parser
 
 
