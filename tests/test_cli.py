@@ -119,7 +119,7 @@ def test_compare_runs_tells_identical_within_tolerance_and_different_apart(tmp_p
     assert "missing: not a folder" in capsys.readouterr().err
 
 
-def test_compare_runs_refuses_nan_where_the_other_run_has_a_number(tmp_path):
+def test_compare_runs_refuses_nan_where_the_other_run_has_a_number_and_names_an_unreadable_file(tmp_path):
     from steering_reliability.run_diff import compare_runs
 
     _write_run(tmp_path / "a", 0.5, "y", [0.01, 0.02, float("nan")])
@@ -130,3 +130,10 @@ def test_compare_runs_refuses_nan_where_the_other_run_has_a_number(tmp_path):
         "different",
         "v: NaN or inf at different places",
     )
+
+    tensor = tmp_path / "b" / "m" / "vectors.safetensors"
+    tensor.write_bytes(tensor.read_bytes()[:-4])  # truncated: named as different, the comparison goes on
+    diffs = {diff.path: diff for diff in compare_runs(tmp_path / "a", tmp_path / "b")}
+    assert diffs["m/vectors.safetensors"].status == "different"
+    assert "not a readable safetensors file" in diffs["m/vectors.safetensors"].detail
+    assert diffs["m/layer.json"].status == "identical"

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from steering_reliability.artifacts import ArtifactError, read_table
 from steering_reliability.tensors import load_tensors
 
 SKIPPED_SUFFIX = ".prov.json"
@@ -53,12 +54,8 @@ def _max_numeric_diff(a: np.ndarray, b: np.ndarray, where: str) -> float:
     return float(np.abs(a[finite] - b[finite]).max()) if finite.any() else 0.0
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-
-
 def _table_diff(a: Path, b: Path) -> float:
-    left, right = _read_table(a), _read_table(b)
+    left, right = read_table(a), read_table(b)
     if list(left.columns) != list(right.columns):
         raise _Mismatch(f"columns {list(left.columns)} vs {list(right.columns)}")
     if len(left) != len(right):
@@ -67,9 +64,10 @@ def _table_diff(a: Path, b: Path) -> float:
     for column in left.columns:
         if pd.api.types.is_numeric_dtype(left[column]) and pd.api.types.is_numeric_dtype(right[column]):
             largest = max(largest, _max_numeric_diff(left[column], right[column], f"column {column!r}"))
-        elif not left[column].astype(str).equals(right[column].astype(str)):
+        else:
             rows = np.flatnonzero(left[column].astype(str).to_numpy() != right[column].astype(str).to_numpy())
-            raise _Mismatch(f"column {column!r} differs in {len(rows)} rows, first at row {rows[0]}")
+            if len(rows):
+                raise _Mismatch(f"column {column!r} differs in {len(rows)} rows, first at row {rows[0]}")
     return largest
 
 
@@ -123,7 +121,7 @@ def compare_files(a: Path, b: Path, path: str, atol: float) -> FileDiff:
         return FileDiff(path, "identical")
     try:
         largest = _value_diff(a, b)
-    except _Mismatch as mismatch:
+    except (_Mismatch, ArtifactError) as mismatch:  # an unreadable file is a difference, named
         return FileDiff(path, "different", detail=str(mismatch))
     if largest is None:
         return FileDiff(path, "different", detail="bytes differ")
