@@ -21,12 +21,17 @@ Training activations come from the same branch pass without steering, read at th
 answer-letter token; the pass stops after the last block that is read.
 
 Everything the engine creates is created on the model's device; results come back to
-the CPU as float32.
+the CPU as float32. Memory: a batch's prefix key/value cache is handed to the branch pass's
+cache (not kept beside it) and every tensor of a batch is released before the next batch's
+prefix pass. A batch that runs out of accelerator memory is split in two, each half padded
+to the whole batch's widths so that every row sees the same shapes as before (on the CPU the
+numbers are bit-identical, tested); only a single item that does not fit is an error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -41,8 +46,19 @@ from steering_reliability.prompts import EncodedItem
 _SEQUENCE_KWARGS = ("position_ids", "position_embeddings", "position_embeddings_global", "position_embeddings_local")
 
 
+log = logging.getLogger(__name__)
+
+
 class NonFiniteError(FloatingPointError):
     """NaN or inf in activations or logits; the message names the item."""
+
+
+class ItemTooLargeError(MemoryError):
+    """One item (with its steering copies) does not fit in the device's memory; the message says what to lower."""
+
+
+class SequenceTooLongError(ValueError):
+    """An item is longer than the model's sliding attention window (the engine's masks assume no window)."""
 
 
 class _StopForward(Exception):
@@ -78,6 +94,15 @@ class _Prefix:
         return self.keys[0].shape[-2]
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """The padded widths of one planned batch: a part of a split batch keeps them, so each row sees the same shapes."""
+
+    prefix_width: int  # prompt tokens after the shared prefix, minus the last one
+    branch_width: int  # 1 + the longest completion part fed
+    longest: int  # the longest completion (logit targets)
+
+
 @dataclass
 class _Branches:
     """The branch tokens of a batch: row = item; sequence = [positive | negative], each ``width`` long."""
@@ -99,8 +124,11 @@ def _replace_block_output(output, hidden: torch.Tensor):
 class SteeringEngine:
     """Runs batches of items through a causal LM with prefix caching and sequence fan-out of steering."""
 
-    def __init__(self, model: nn.Module, token_budget: int = 16384, batch_size: int = 16) -> None:
+    def __init__(
+        self, model: nn.Module, token_budget: int = 16384, batch_size: int = 16, name: str | None = None
+    ) -> None:
         self.model = model
+        self.name = name or getattr(model.config, "name_or_path", None) or type(model).__name__
         self.backbone = model.base_model
         self.blocks = decoder_layers(model)
         unembedding = model.get_output_embeddings()
@@ -114,7 +142,11 @@ class SteeringEngine:
         self.token_budget = token_budget
         self.batch_size = batch_size
         self.eager_masks = getattr(model.config, "_attn_implementation", "sdpa") == "eager"
+        self.sliding_window = sliding_window(model.config)
         self._shared = None  # (token ids, per-layer keys/values) of a prefix shared by many items
+        # Tokens of the smallest pass that ran out of memory: passes as large are split before they run.
+        self._out_of_memory_at: int | None = None
+        self.splits = 0  # passes split after running out of memory (recorded in the job's memory log)
 
     @property
     def num_layers(self) -> int:
@@ -134,13 +166,14 @@ class SteeringEngine:
         header (and, for persona datasets, the question stem). Returns the number of
         shared tokens; every item keeps at least one prefix token of its own.
         """
+        self.check_items(items)
+        self._shared = None  # released before the new one is computed
         prefixes = [item.prompt_ids[:-1] for item in items]
         limit = min((len(ids) for ids in prefixes), default=1) - 1
         shared = 0
         while shared < limit and all(ids[shared] == prefixes[0][shared] for ids in prefixes):
             shared += 1
         if shared == 0:
-            self._shared = None
             return 0
         cache = DynamicCache(config=self.model.config)
         self.backbone(input_ids=self._tensor([prefixes[0][:shared]]), cache=cache, use_cache=True)
@@ -155,16 +188,16 @@ class SteeringEngine:
             return len(ids)
         return 0
 
-    def _prefix(self, items: Sequence[EncodedItem], stop_after: int | None = None) -> _Prefix:
-        """One pass over the items' prefixes (right-padded; padding is masked later)."""
+    def _prefix(self, items: Sequence[EncodedItem], width: int, stop_after: int | None = None) -> _Prefix:
+        """One pass over the items' prefixes, right-padded to ``width`` (padding is masked later)."""
         shared = self._shared_length(items)
         continuations = [item.prompt_ids[shared:-1] for item in items]
-        width = max(len(ids) for ids in continuations)
-        cache = DynamicCache(config=self.model.config)
-        if shared:
-            for index, (keys, values) in enumerate(self._shared[1]):
-                shape = (len(items), *keys.shape[1:])
-                cache.update(keys.expand(shape), values.expand(shape), index)
+        cache = self._filled_cache(
+            [
+                (keys.expand(len(items), *keys.shape[1:]), values.expand(len(items), *values.shape[1:]))
+                for keys, values in (self._shared[1] if shared else [])
+            ]
+        )
         # Right padding: a real token never attends to a later (padding) token.
         rows = [list(ids) + [ids[-1]] * (width - len(ids)) for ids in continuations]
         positions = torch.arange(shared, shared + width, device=self.device)[None]
@@ -180,10 +213,11 @@ class SteeringEngine:
 
     # -- branches -------------------------------------------------------------------
 
-    def _branches(self, items: Sequence[EncodedItem], prefix: _Prefix, reach: Sequence[tuple[int, int]]) -> _Branches:
-        """[last prompt token] + the first ``reach`` tokens of each completion, per item."""
+    def _branches(
+        self, items: Sequence[EncodedItem], prefix: _Prefix, reach: Sequence[tuple[int, int]], width: int
+    ) -> _Branches:
+        """[last prompt token] + the first ``reach`` tokens of each completion, per item, padded to ``width``."""
         lengths = [(1 + positive, 1 + negative) for positive, negative in reach]
-        width = max(max(pair) for pair in lengths)
         input_ids, position_ids = [], []
         for item, (positive, negative), prefix_length in zip(items, reach, prefix.lengths):
             row = []
@@ -193,6 +227,14 @@ class SteeringEngine:
             input_ids.append(row)
             position_ids.append(list(range(prefix_length, prefix_length + width)) * 2)
         return _Branches(self._tensor(input_ids), self._tensor(position_ids), width, lengths)
+
+    def _layout(self, items: Sequence[EncodedItem], reach: Sequence[tuple[int, int]]) -> _Layout:
+        shared = self._shared_length(items)
+        return _Layout(
+            prefix_width=max(len(item.prompt_ids) - 1 - shared for item in items),
+            branch_width=max(1 + max(pair) for pair in reach),
+            longest=max(max(len(item.positive_ids), len(item.negative_ids)) for item in items),
+        )
 
     def _mask(self, prefix: _Prefix, width: int, copies: int) -> torch.Tensor:
         """Attention mask (items, 1, queries, keys) of ``copies`` branch blocks after the padded prefix.
@@ -215,10 +257,28 @@ class SteeringEngine:
         additive = torch.zeros(visible.shape, dtype=self.dtype, device=self.device)
         return additive.masked_fill_(~visible, torch.finfo(self.dtype).min)
 
-    def _cache(self, prefix: _Prefix) -> DynamicCache:
+    def _cache(self, prefix: _Prefix, consume: bool) -> DynamicCache:
+        """A cache holding the prefix; with ``consume`` the prefix lets go of its tensors, so that each
+        layer's prefix keys/values are freed as soon as the branch pass has appended to them."""
+        cache = self._filled_cache(list(zip(prefix.keys, prefix.values)))
+        if consume:
+            prefix.keys, prefix.values = [], []
+        return cache
+
+    def _filled_cache(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> DynamicCache:
+        """A cache whose first layers hold these keys/values as they are, not copied.
+
+        ``DynamicCache.update`` would concatenate them onto an empty tensor, a copy of the whole
+        prefix that lives beside the original; the forward pass's own update concatenates the
+        new tokens onto them anyway, so they are set in place (for sliding-window layers with
+        their length, which the engine keeps within the window: ``check_items``).
+        """
         cache = DynamicCache(config=self.model.config)
-        for index, (keys, values) in enumerate(zip(prefix.keys, prefix.values)):
-            cache.update(keys, values, index)
+        for layer, (keys, values) in zip(cache.layers, layers):
+            layer.lazy_initialization(keys, values)
+            layer.keys, layer.values = keys, values
+            if hasattr(layer, "cumulative_length"):
+                layer.cumulative_length = keys.shape[-2]
         return cache
 
     # -- the forward pass -------------------------------------------------------------
@@ -247,12 +307,14 @@ class SteeringEngine:
         groups: Sequence[tuple[int, torch.Tensor]],
         read_layers: Sequence[int] = (),
         stop_after: int | None = None,
+        consume: bool = True,
     ) -> tuple[torch.Tensor | None, dict[int, torch.Tensor]]:
         """Branches through the model with one steered copy per group (layer, shift of shape (d,)).
 
         Groups must be sorted by layer. Returns the final hidden states (items, 2 * width *
         (1 + groups), d), or None when stopped early, and the unsteered block outputs at
-        ``read_layers`` (items, 2 * width, d).
+        ``read_layers`` (items, 2 * width, d). ``consume`` hands the prefix's tensors to the
+        pass (the last pass over a prefix).
         """
         width = branches.width
         base_tokens = 2 * width
@@ -311,7 +373,7 @@ class SteeringEngine:
                 input_ids=branches.input_ids,
                 position_ids=branches.position_ids,
                 attention_mask=masks[1],  # a 4D mask is used as it is, for full and sliding-window layers alike
-                cache=self._cache(prefix),
+                cache=self._cache(prefix, consume),
                 use_cache=True,
             )
         finally:
@@ -320,10 +382,9 @@ class SteeringEngine:
         return final, read
 
     def _completion_logit_sums(
-        self, hidden: torch.Tensor, items: Sequence[EncodedItem], width: int, copies: int
+        self, hidden: torch.Tensor, items: Sequence[EncodedItem], width: int, copies: int, longest: int
     ) -> torch.Tensor:
         """Summed float32 logits of each completion in each copy: (items, copies, 2)."""
-        longest = max(max(len(item.positive_ids), len(item.negative_ids)) for item in items)
         targets = torch.zeros(len(items), 2, longest, dtype=torch.long)
         valid = torch.zeros(len(items), 2, longest, dtype=torch.bool)
         for row, item in enumerate(items):
@@ -341,7 +402,7 @@ class SteeringEngine:
             logits = torch.tanh(logits / self.logit_softcap) * self.logit_softcap
         return (logits * valid[:, None]).sum(-1)
 
-    # -- public API -----------------------------------------------------------------
+    # -- batches and memory -----------------------------------------------------------
 
     def _batches(self, items: Sequence[EncodedItem], tokens_per_item) -> list[list[int]]:
         """Item indices grouped into passes: similar lengths together, within the token budget."""
@@ -360,9 +421,67 @@ class SteeringEngine:
             batches.append(current)
         return batches
 
+    def _fitted(
+        self, members: list[EncodedItem], tokens: int, compute: Callable[[list[EncodedItem]], tuple], what: str
+    ) -> tuple:
+        """``compute(members)``, split into halves (recursively) while it runs out of memory.
+
+        ``compute`` returns a tuple of CPU tensors (or None) whose first dimension is the
+        items; the halves' results are concatenated. ``tokens`` is the pass's padded size.
+        A single item that does not fit raises ``ItemTooLargeError``.
+        """
+        if len(members) > 1 and self._out_of_memory_at is not None and tokens >= self._out_of_memory_at:
+            return self._halves(members, tokens, compute, what)
+        out_of_memory = False
+        try:
+            return compute(members)
+        except torch.OutOfMemoryError:
+            out_of_memory = True  # handled below, once the failed pass's tensors (held by the traceback) are gone
+        if out_of_memory:
+            self._release()
+            self._out_of_memory_at = min(tokens, self._out_of_memory_at or tokens)
+            if len(members) == 1:
+                raise ItemTooLargeError(
+                    f"model {self.name}: item {members[0].item_id} ({tokens} tokens in one pass, {what}) does not fit "
+                    f"in the memory of {self.device} at token_budget {self.token_budget}: lower the model's "
+                    "token_budget (models.<name>.token_budget or compute.token_budget) or use a larger GPU"
+                )
+            self.splits += 1
+            log.warning(
+                "%s: out of memory on %s (%d items, %d tokens): split in two", self.device, what, len(members), tokens
+            )
+        return self._halves(members, tokens, compute, what)
+
+    def _halves(self, members, tokens, compute, what) -> tuple:
+        middle = len(members) // 2
+        parts = [
+            self._fitted(part, tokens * len(part) // len(members), compute, what)
+            for part in (members[:middle], members[middle:])
+        ]
+        return tuple(None if first is None else torch.cat([first, second]) for first, second in zip(*parts))
+
+    def _release(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
     def _check_layer(self, layer: int) -> None:
         if not 0 <= layer < self.num_layers:
             raise ValueError(f"layer {layer} is out of range for a model with {self.num_layers} blocks")
+
+    def check_items(self, items: Sequence[EncodedItem]) -> None:
+        """Refuse, before any compute, items that the engine cannot run exactly (see ``sliding_window``)."""
+        if self.sliding_window is None:
+            return
+        for item in items:
+            length = len(item.prompt_ids) + max(len(item.positive_ids), len(item.negative_ids))
+            if length > self.sliding_window:
+                raise SequenceTooLongError(
+                    f"model {self.name}: item {item.item_id} has {length} tokens, more than the model's sliding "
+                    f"attention window ({self.sliding_window}); the engine's attention masks assume every token "
+                    "sees the whole prompt: leave this item (dataset) out or use a model without a window this short"
+                )
+
+    # -- public API -----------------------------------------------------------------
 
     @torch.inference_mode()
     def logit_differences(
@@ -381,6 +500,7 @@ class SteeringEngine:
         """
         single = isinstance(items, EncodedItem)
         items = [items] if single else list(items)
+        self.check_items(items)
         steerings = [
             s if s.layer is not None or s.unsteered else Steering(s.vector, s.multiplier, layer) for s in steerings
         ]
@@ -410,28 +530,54 @@ class SteeringEngine:
 
         for batch in self._batches(items, lambda item: self._tokens(item, chunk)):
             members = [items[index] for index in batch]
-            prefix = self._prefix(members)
-            branches = self._branches(members, prefix, [reach(item) for item in members])
-            sums = []
-            for start in range(0, max(1, len(shifts)), max(1, chunk)):
-                part = shifts[start : start + chunk]
-                read_now = [read_layer] if read_layer is not None and start == 0 else []
-                hidden, read = self._forward_branches(prefix, branches, part, read_now)
-                logit_sums = self._completion_logit_sums(hidden, members, branches.width, 1 + len(part))
-                sums.append(logit_sums if start == 0 else logit_sums[:, 1:])
-                if read_now:
-                    activations[batch] = self._letter_states(read[read_layer], members, branches.width).float().cpu()
-            differences = torch.cat(sums, dim=1)
-            differences = (differences[..., 0] - differences[..., 1]).cpu()
-            bad = ~torch.isfinite(differences).all(dim=1)
-            if bad.any():
-                names = ", ".join(members[index].item_id for index in torch.nonzero(bad).flatten().tolist())
-                raise NonFiniteError(f"{names}: non-finite logit difference under steering")
+            layout = self._layout(members, [reach(item) for item in members])
+
+            def compute(part: list[EncodedItem]) -> tuple[torch.Tensor, torch.Tensor | None]:
+                return self._steered_pass(part, layout, [reach(item) for item in part], shifts, chunk, read_layer)
+
+            tokens = len(members) * max(self._tokens(item, chunk) for item in members)
+            differences, letter = self._fitted(members, tokens, compute, f"{len(shifts)} steering settings")
             results[batch] = differences[:, columns]
+            if letter is not None:
+                activations[batch] = letter
         if single:
             results = results[0]
             activations = activations[0] if activations is not None else None
         return results if read_layer is None else (results, activations)
+
+    def _steered_pass(
+        self,
+        members: list[EncodedItem],
+        layout: _Layout,
+        reach: list[tuple[int, int]],
+        shifts: list[tuple[int, torch.Tensor]],
+        chunk: int,
+        read_layer: int | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One batch: (logit differences (items, 1 + settings), letter activations or None), on the CPU.
+
+        Every tensor on the device is released when this returns.
+        """
+        prefix = self._prefix(members, layout.prefix_width)
+        branches = self._branches(members, prefix, reach, layout.branch_width)
+        sums, activations = [], None
+        starts = range(0, max(1, len(shifts)), max(1, chunk))
+        for start in starts:
+            part = shifts[start : start + chunk]
+            read_now = [read_layer] if read_layer is not None and start == 0 else []
+            hidden, read = self._forward_branches(prefix, branches, part, read_now, consume=start == starts[-1])
+            if read_now:
+                activations = self._letter_states(read.pop(read_layer), members, branches.width).float().cpu()
+            logit_sums = self._completion_logit_sums(hidden, members, branches.width, 1 + len(part), layout.longest)
+            del hidden
+            sums.append((logit_sums if start == 0 else logit_sums[:, 1:]).cpu())
+        differences = torch.cat(sums, dim=1)
+        differences = differences[..., 0] - differences[..., 1]
+        bad = ~torch.isfinite(differences).all(dim=1)
+        if bad.any():
+            names = ", ".join(members[index].item_id for index in torch.nonzero(bad).flatten().tolist())
+            raise NonFiniteError(f"{names}: non-finite logit difference under steering")
+        return differences, activations
 
     def _letter_states(self, base: torch.Tensor, items: Sequence[EncodedItem], width: int) -> torch.Tensor:
         """Rows of a branch block (items, 2 * width, d) at each item's answer-letter token: (items, 2, d)."""
@@ -461,24 +607,50 @@ class SteeringEngine:
         """
         single = isinstance(items, EncodedItem)
         items = [items] if single else list(items)
+        self.check_items(items)
         layers = list(range(self.num_layers)) if layers is None else list(layers)
         for layer in layers:
             self._check_layer(layer)
         result = torch.empty(len(items), 2, len(layers), self.hidden_size)
         for batch in self._batches(items, lambda item: self._tokens(item, 0)):
             members = [items[index] for index in batch]
-            prefix = self._prefix(members, stop_after=max(layers))
             reach = [(item.letter_offset + 1,) * 2 for item in members]
-            branches = self._branches(members, prefix, reach)
-            _, read = self._forward_branches(prefix, branches, [], layers, stop_after=max(layers))
-            states = torch.stack([self._letter_states(read[layer], members, branches.width) for layer in layers], 2)
-            states = states.float().cpu()
-            bad = ~torch.isfinite(states).flatten(1).all(dim=1)
-            if bad.any():
-                names = ", ".join(members[index].item_id for index in torch.nonzero(bad).flatten().tolist())
-                raise NonFiniteError(f"{names}: non-finite activation")
-            result[batch] = states
+            layout = self._layout(members, reach)
+
+            def compute(part: list[EncodedItem]) -> tuple[torch.Tensor]:
+                return (self._recorded_pass(part, layout, [(i.letter_offset + 1,) * 2 for i in part], layers),)
+
+            tokens = len(members) * max(self._tokens(item, 0) for item in members)
+            (result[batch],) = self._fitted(members, tokens, compute, "answer-letter activations")
         return result[0] if single else result
+
+    def _recorded_pass(
+        self, members: list[EncodedItem], layout: _Layout, reach: list[tuple[int, int]], layers: list[int]
+    ) -> torch.Tensor:
+        """One batch's answer-letter activations (items, 2, layers, d) on the CPU; device tensors released."""
+        prefix = self._prefix(members, layout.prefix_width, stop_after=max(layers))
+        branches = self._branches(members, prefix, reach, layout.branch_width)
+        _, read = self._forward_branches(prefix, branches, [], layers, stop_after=max(layers))
+        states = torch.stack(
+            [self._letter_states(read.pop(layer), members, branches.width).float().cpu() for layer in layers], 2
+        )
+        bad = ~torch.isfinite(states).flatten(1).all(dim=1)
+        if bad.any():
+            names = ", ".join(members[index].item_id for index in torch.nonzero(bad).flatten().tolist())
+            raise NonFiniteError(f"{names}: non-finite activation")
+        return states
 
     def _tensor(self, values) -> torch.Tensor:
         return torch.tensor(values, device=self.device)
+
+
+def sliding_window(config) -> int | None:
+    """The shortest sliding attention window of the model's layers, or None if every layer sees the whole sequence."""
+    config = getattr(config, "text_config", None) or config
+    window = getattr(config, "sliding_window", None)
+    if not window:
+        return None
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types is not None and "sliding_attention" not in layer_types:
+        return None  # e.g. Qwen2 with use_sliding_window off
+    return int(window)
