@@ -46,11 +46,10 @@ include: "workflow/rules/provenance.smk"
 report: "workflow/report/workflow.rst"
 
 
-# On a cluster these run on the submitting host: they download (raw data, model weights),
-# and compute nodes often have no internet.
+# On a cluster this runs on the submitting host: it downloads, and compute nodes often have no
+# internet. So does prepare_model unless compute.prepare_models is "job" (workflow/rules/models.smk).
 localrules:
     fetch_raw_file,
-    prepare_model,
 
 
 rule all:

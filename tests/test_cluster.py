@@ -1,7 +1,13 @@
-"""The SLURM profile really submits: the tiny workflow runs through profiles/slurm against stub
-sbatch/sacct/squeue/scontrol/sinfo/srun commands (tests/stubs/slurm) that run each job locally
-and record what was submitted. The Kubernetes profile is checked as far as it can be without a
-cluster: it plans the study on S3 storage (a local moto server) with a GPU on each model job."""
+"""The cluster paths, through the executor plugins' own job-submission code:
+
+* SLURM: the tiny workflow runs through profiles/slurm against stub sbatch/sacct/squeue/scontrol/sinfo/srun/
+  sacctmgr commands (tests/stubs/slurm) that run each job locally and record what was submitted; and the model jobs
+  of config/paper.yaml's models are submitted (recorded, not run: this machine cannot load them) with the profile's
+  partition and account filled in as a user would, so the sbatch flags of every model rule are checked.
+* Kubernetes: snakemake-executor-plugin-kubernetes submits the same model jobs to a fake Kubernetes API server
+  (tests/fake_kubernetes.py) through the real kubernetes client, with S3 storage on a local moto server; the Job
+  bodies it would have created are checked (GPU request, toleration, memory, disk, the weights volume).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, prepare_workdir, tiny_config, workflow_command
+from conftest import REPO, TEST_CHECKSUMS, TEST_MIRROR, prepare_workdir, tiny_config, workflow_command
 
 STUBS = REPO / "tests" / "stubs" / "slurm"
 MODEL_RULES = {"cache_activations", "evaluate_steering", "layer_sweep"}
@@ -129,14 +135,25 @@ def test_model_job_resources_follow_the_model_and_the_attempt(tmp_path):
     model_json = tmp_path / "model.json"
     model_json.write_text(json.dumps({"parameters": 7_000_000_000}))
     on_gpu = {"source": "huggingface", "id": "m", "layer": 1, "dtype": "bfloat16", "device": "cuda"}
+    compute = {"token_budget": 16384}
+
+    def requested(entry, attempt=1):
+        resources = model_job_resources(entry, model_json, attempt, compute)
+        return {name: value for name, value in resources.items() if value is not None}
+
     # bf16 weights of a 7B model stream to the GPU: host memory = 14000 MB of weights + 8000 MB
-    assert model_job_resources(on_gpu, model_json) == {"gpu": 1, "mem_mb": 22000, "runtime": 120}
-    assert model_job_resources(on_gpu, model_json, attempt=2) == {"gpu": 1, "mem_mb": 44000, "runtime": 240}
+    base = {"gpu": 1, "gpu_manufacturer": "nvidia", "mem_mb": 22000, "runtime": 120, "disk_mb": 10000}
+    assert requested(on_gpu) == {**base, "token_budget": 16384}
+    # a retry: twice the memory and runtime, half the token budget (one item's copies over more passes)
+    assert requested(on_gpu, attempt=2) == {**base, "mem_mb": 44000, "runtime": 240, "token_budget": 8192}
+    # the plugins' own resource names pass through, per model; the model's own token budget wins
+    scheduled = {**on_gpu, "token_budget": 4096, "resources": {"gpu_model": "a100", "slurm_partition": "gpu"}}
+    assert requested(scheduled) == {**base, "gpu_model": "a100", "slurm_partition": "gpu", "token_budget": 4096}
     model_json.write_text(json.dumps({"parameters": 135_000_000}))
     small = {"source": "embedded", "id": "m", "layer": 1, "dtype": "float32", "device": "auto"}
-    # a 135M model on the CPU: twice its 540 MB of float32 weights + 4000 MB, and no GPU
-    assert model_job_resources(small, model_json) == {"gpu": 0, "mem_mb": 5080, "runtime": 120}
-    assert model_job_resources({**small, "resources": {"runtime": 30}}, model_json, 3)["runtime"] == 90
+    # a 135M model on the CPU: twice its 540 MB of float32 weights + 4000 MB; no gpu resource at all
+    assert requested(small) == {"mem_mb": 5080, "runtime": 120, "disk_mb": 10000, "token_budget": 16384}
+    assert requested({**small, "resources": {"runtime": 30}}, 3)["runtime"] == 90
 
 
 def test_hub_model_loads_where_the_preparing_hosts_cache_is_absent(tmp_path, small_model_json):
@@ -169,20 +186,217 @@ def s3_bucket(monkeypatch):
     server.stop()
 
 
-def test_kubernetes_profile_plans_the_study_on_object_storage(tmp_path, s3_bucket):
-    """The Kubernetes profile (executor, S3 default storage, GPU) loads and plans the tiny study
-    with every file in the bucket and a GPU on each model job. No pod is started: there is no
-    Kubernetes cluster here."""
+# -- the paper's models: what would be submitted --------------------------------------------------
+
+PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+PAPER_DATASET = "corrigible-neutral-HHH"  # in the paper's study, its OOD study and its layer sweep
+CPU_MODEL = "smollm2-135m-instruct"
+TARGETS = {
+    "cache_activations": "results/{model}/activations/{dataset}.safetensors",
+    "evaluate_steering": "results/{model}/steering/{dataset}/items.parquet",
+    "layer_sweep": "results/{model}/sweep/{dataset}/propensities.parquet",
+}
+# the inputs of the model rules, made up: no job runs, so only their presence matters
+STAND_INS = [
+    "results/datasets/{dataset}.parquet",
+    "results/datasets/persona_sentences.json",
+    "resources/models/{model}/model.json",
+    "results/{model}/layer.json",
+    "results/{model}/vectors/{dataset}.safetensors",
+]
+# A site's own scheduling, per model, as a user writes it into the model entries (the plugins' own names)
+SITE = {"qwen1.5-14b-chat": {"gpu_model": "a100", "constraint": "gpu80gb", "slurm_partition": "gpu-large"}}
+
+
+def paper_config(**compute) -> dict:
+    """config/paper.yaml on the test mirror's datasets, with an embedded CPU model beside the paper's three."""
+    config = copy.deepcopy(PAPER)
+    config["data"].update(mirror=str(TEST_MIRROR), checksums=str(TEST_CHECKSUMS))
+    config["data"]["datasets"] = [PAPER_DATASET, "myopic-reward"]
+    config["sweep"]["datasets"] = [PAPER_DATASET]
+    config["compute"].update(compute)
+    config["models"][CPU_MODEL] = {"source": "embedded", "id": CPU_MODEL, "layer": 10, "device": "cpu"}
+    config["models"][CPU_MODEL]["prompt_format"] = "repepo-qwen-chat"  # paper-exact needs a repepo format
+    for name, site in SITE.items():
+        config["models"][name]["resources"] = {**config["models"][name].get("resources", {}), **site}
+    return config
+
+
+def paper_stand_ins(config: dict) -> dict[str, bytes]:
+    files = {}
+    for model, entry in config["models"].items():
+        record = {"name": model, "source": entry["source"], "id": entry["id"], "path": "/not/prepared/here"}
+        for pattern in STAND_INS:
+            path = pattern.format(model=model, dataset=PAPER_DATASET)
+            files[path] = json.dumps({**record, "layer": 1}).encode() if path.endswith(".json") else b"stand-in"
+    return files
+
+
+def paper_targets(config: dict) -> list[str]:
+    return [pattern.format(model=m, dataset=PAPER_DATASET) for m in config["models"] for pattern in TARGETS.values()]
+
+
+def expected(config: dict, model: str, attempt: int = 1) -> dict:
+    from steering_reliability.job_resources import model_job_resources
+
+    entry = config["models"][model]
+    entry = {"dtype": "float32", "device": "auto", **entry}
+    return model_job_resources(entry, None, attempt, config["compute"])
+
+
+def submitted_model(comment: str) -> str:
+    """The model of a paper submission's comment: rule_<rule>_wildcards_<model>_<dataset>."""
+    return re.fullmatch(rf"rule_\w+?_wildcards_(.+)_{PAPER_DATASET}", comment).group(1)
+
+
+@pytest.fixture(scope="module")
+def slurm_paper(tmp_path_factory):
+    """The model jobs of paper.yaml's three models (and a CPU model), submitted through profiles/slurm with the
+    partition and account a user fills in; the stub records each submission and reports the job failed, so every
+    job is submitted twice (the profile's retries: 1)."""
+    config = paper_config()
+    workdir = tmp_path_factory.mktemp("slurm_paper") / "run"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    for path, content in paper_stand_ins(config).items():
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / path).write_bytes(content)
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    profile["default-resources"].update(slurm_partition="gpu", slurm_account="lab-gpu")  # the user's two lines
+    (workdir / "profile").mkdir()
+    (workdir / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
+    env = dict(
+        os.environ,
+        PATH=f"{STUBS}{os.pathsep}{os.environ['PATH']}",
+        SLURM_STUB_DIR=str(workdir / "stub"),
+        SLURM_STUB_RECORD_ONLY="1",
+    )
+    command = workflow_command(
+        workdir,
+        "--profile",
+        str(workdir / "profile"),
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--allowed-rules",
+        *MODEL_RULES,
+        "--keep-going",
+        *paper_targets(config),
+    )
+    completed = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    jobs = [json.loads(line) for line in (workdir / "stub" / "jobs.jsonl").read_text().splitlines()]
+    return config, completed, jobs
+
+
+def _flag(argv: list[str], name: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == name:
+            return argv[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def test_slurm_submits_every_model_rule_of_the_paper_models_with_their_resources(slurm_paper):
+    config, completed, jobs = slurm_paper
+    assert completed.returncode != 0  # the stub ran nothing: every job "failed", after its submissions
+    by_job = {}
+    for job in jobs:
+        by_job.setdefault(job["argv"][job["argv"].index("--comment") + 1], []).append(job["argv"])
+    seen = set()
+    for comment, submissions in by_job.items():
+        rule, model = submitted_rule(submissions[0]), submitted_model(comment)
+        seen.add((rule, model))
+        assert rule in MODEL_RULES
+        assert len(submissions) == 2, f"{comment}: submitted {len(submissions)} times (a retry was expected)"
+        for attempt, argv in enumerate(submissions, start=1):
+            want = expected(config, model, attempt)
+            assert _flag(argv, "--mem") == str(want["mem_mb"]) and _flag(argv, "-t") == str(want["runtime"]), comment
+            assert _flag(argv, "-p") == want["slurm_partition"] or (model not in SITE and _flag(argv, "-p") == "gpu")
+            assert _flag(argv, "-A") == "lab-gpu"
+            gpus = _flag(argv, "--gpus")
+            if model == CPU_MODEL:
+                assert gpus is None, f"{comment}: a CPU model's job asked for a GPU"
+            else:
+                kind = SITE.get(model, {}).get("gpu_model")
+                assert gpus == (f"{kind}:1" if kind else "1"), comment
+                assert _flag(argv, "-C") == SITE.get(model, {}).get("constraint"), comment
+            # the job step runs the attempt's resources (memory, runtime doubled, token budget halved on the retry)
+            assert f"--attempt {attempt}" in _flag(argv, "--wrap"), comment
+    assert seen == {(rule, model) for rule in MODEL_RULES for model in config["models"]}
+
+
+def _kubernetes(tmp_path, s3_bucket, config, *targets, extra=()):
+    """Run the workflow through profiles/kubernetes against the fake API server: (process, the Job bodies)."""
+    import boto3
+
+    from fake_kubernetes import FakeKubernetes
+
     endpoint, prefix = s3_bucket
-    config = tiny_config(full_study=False)
-    config["models"]["smollm2-135m-instruct"].update(device="cuda", resources=MODEL_RESOURCES)
-    workdir = prepare_workdir(tmp_path / "run", config)
-    profile = ["--profile", str(REPO / "profiles" / "kubernetes"), "--default-storage-prefix", prefix]
-    command = workflow_command(workdir, "-n", *profile, "--storage-s3-endpoint-url", endpoint)
-    completed = subprocess.run(command, capture_output=True, text=True)
-    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-4000:]
-    blocks = dict(re.findall(r"rule (\w+):\n((?:    .*\n)+)", completed.stdout))
-    assert ID_MODEL_RULES <= set(blocks)
-    for rule, block in blocks.items():
-        assert rule == "all" or f"output: {prefix}/" in block, block
-        assert ("gpu=1" in block) == (rule in MODEL_RULES), block
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    bucket = boto3.client("s3", endpoint_url=endpoint)
+    for path, content in paper_stand_ins(config).items():
+        bucket.put_object(Bucket="steering", Key=f"run/{path}", Body=content)
+    with FakeKubernetes() as api:
+        env = dict(os.environ, KUBECONFIG=str(api.kubeconfig(tmp_path / "kubeconfig")))
+        command = workflow_command(
+            workdir,
+            "--profile",
+            str(REPO / "profiles" / "kubernetes"),
+            "--default-storage-prefix",
+            prefix,
+            "--storage-s3-endpoint-url",
+            endpoint,
+            "--container-image",
+            "registry.example/steering-reliability:test",
+            *targets,
+            *extra,  # after the targets: the plugin's list options take every argument that follows them
+        )
+        completed = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    return completed, api.jobs
+
+
+def test_kubernetes_submits_every_model_rule_of_the_paper_models_as_pods_that_fit(tmp_path, s3_bucket):
+    config = paper_config(hub_cache="/models/hub", prepare_models="job")
+    completed, jobs = _kubernetes(
+        tmp_path,
+        s3_bucket,
+        config,
+        *paper_targets(config),
+        extra=("--allowed-rules", *MODEL_RULES, "--keep-going", "--kubernetes-persistent-volumes", "models:/models"),
+    )
+    assert jobs, (completed.stdout + completed.stderr)[-4000:]
+    seen = set()
+    for job in jobs:
+        pod = job["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        command = container["args"][-1]
+        rule = re.search(r"--target-jobs '?(\w+):", command).group(1)
+        model = re.search(r"model=([\w.-]+)", command).group(1)
+        seen.add((rule, model))
+        attempt = int(re.search(r"--attempt (\d+)", command).group(1))  # every job fails here: the retry is attempt 2
+        want = expected(config, model, attempt)
+        requests = container["resources"]["requests"]
+        assert requests["memory"] == f"{want['mem_mb']}M" and requests["ephemeral-storage"] == f"{want['disk_mb']}M"
+        mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+        assert mounts["models"] == "/models", "the volume that holds compute.hub_cache is mounted in every job"
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if v.get("persistentVolumeClaim")]
+        assert claims == ["models"]
+        if model == CPU_MODEL:
+            assert "nvidia.com/gpu" not in requests and not pod.get("tolerations"), f"{rule} {model}"
+        else:
+            assert requests["nvidia.com/gpu"] == "1", f"{rule} {model}"
+            assert pod["tolerations"] == [
+                {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+            ]
+    assert seen == {(rule, model) for rule in MODEL_RULES for model in config["models"]}
+
+
+def test_kubernetes_refuses_hub_weights_that_every_pod_would_download_again(tmp_path, s3_bucket):
+    """Without a shared filesystem each pod starts empty: compute.hub_cache inside the working directory would
+    mean one download per job. The run stops before submitting anything, naming the key and the fix."""
+    completed, jobs = _kubernetes(tmp_path, s3_bucket, paper_config(), "results/datasets/myopic-reward.parquet")
+    assert completed.returncode != 0 and not jobs
+    message = completed.stdout + completed.stderr
+    assert "compute.hub_cache: resources/hub" in message and "prepare_models: job" in message

@@ -193,3 +193,21 @@ def check_config(config: dict) -> None:
     _check_models(config, _dataset_list(config, "sweep"))
     if config["data"]["checksums"] is not None:
         _check_manifest(config)
+
+
+def check_hub_cache(config: dict, shared_filesystem: bool) -> None:
+    """Hub weights are downloaded once per study into compute.hub_cache: every model job must read that folder.
+
+    Without a shared filesystem (a default storage provider: Kubernetes) each job starts in an empty
+    working directory, so a folder inside it would make every job download the weights again.
+    """
+    if shared_filesystem or not any(entry["source"] == "huggingface" for entry in config["models"].values()):
+        return
+    cache = config["compute"]["hub_cache"]
+    if not Path(cache).expanduser().is_absolute() or config["compute"]["prepare_models"] != "job":
+        raise ConfigError(
+            f"compute.hub_cache: {cache} (prepare_models: {config['compute']['prepare_models']}) is not a folder "
+            "every job of a run without a shared filesystem can read, so every model job would download the weights "
+            "again: mount a persistent volume in every job (--kubernetes-persistent-volumes <claim>:/models), then "
+            "set compute.hub_cache: /models/hub and compute.prepare_models: job (README, 'Weights')"
+        )

@@ -10,7 +10,9 @@ tokenizer files, the chat template and the safetensors weights that transformers
 one the hub records for it (its LFS object id), read from the API: recorded in model.json,
 not re-computed (that would mean hashing tens of GB on the login node).
 
-Where the weights go: the hub cache (``HF_HOME``, default ``~/.cache/huggingface``). Gated
+Where the weights go: ``compute.hub_cache`` (default ``resources/hub``: a folder every model job
+reads, so the weights are downloaded once per study; the workflow passes it as ``cache_dir``), or
+the hub cache of ``HF_HOME`` when none is given. Gated
 models (Llama-2, Gemma) need an accepted licence and a token: ``hf auth login`` or
 ``HF_TOKEN`` in the environment. ``HF_ENDPOINT`` points at another hub (the tests use a
 local one).
@@ -40,8 +42,11 @@ class HubSnapshot:
     weights_sha256: dict[str, str]  # weight file name -> sha256, from the hub's metadata
 
 
-def download(repo_id: str, revision: str | None, trust_remote_code: bool = False, what: str = "model") -> HubSnapshot:
-    """Resolve ``revision`` (None: the repository's default branch) to a commit, then download what loading needs."""
+def download(
+    repo_id: str, revision: str | None, trust_remote_code: bool = False, what: str = "model", cache_dir=None
+) -> HubSnapshot:
+    """Resolve ``revision`` (None: the repository's default branch) to a commit, then download what loading needs
+    into ``cache_dir`` (None: the hub cache of HF_HOME)."""
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
@@ -58,7 +63,7 @@ def download(repo_id: str, revision: str | None, trust_remote_code: bool = False
         ) from error
     top = {sibling.rfilename: sibling for sibling in info.siblings or [] if "/" not in sibling.rfilename}
     if INDEX in top:
-        index = hf_hub_download(repo_id, INDEX, revision=info.sha)
+        index = hf_hub_download(repo_id, INDEX, revision=info.sha, cache_dir=cache_dir)
         names = set(json.loads(Path(index).read_text())["weight_map"].values())
     else:
         names = {"model.safetensors"} & set(top)
@@ -70,5 +75,7 @@ def download(repo_id: str, revision: str | None, trust_remote_code: bool = False
         )
     patterns = ALLOW_PATTERNS + (["*.py"] if trust_remote_code else [])
     wanted = [name for name in top if name in weights or any(fnmatch(name, pattern) for pattern in patterns)]
-    path = snapshot_download(repo_id, revision=info.sha, allow_patterns=[glob.escape(name) for name in wanted])
+    path = snapshot_download(
+        repo_id, revision=info.sha, allow_patterns=[glob.escape(name) for name in wanted], cache_dir=cache_dir
+    )
     return HubSnapshot(path=path, commit=info.sha, weights_sha256=weights)

@@ -12,7 +12,9 @@ rule cache_activations:
     output:
         "results/{model}/activations/{dataset}.safetensors",
     log:
-        "logs/{model}/activations/{dataset}.log",
+        job="logs/{model}/activations/{dataset}.log",
+        # peak GPU and host memory, device, dtype and token budget (beside the benchmark file)
+        memory="logs/{model}/benchmarks/cache_activations/{dataset}.memory.json",
     benchmark:
         "logs/{model}/benchmarks/cache_activations/{dataset}.tsv"
     conda:

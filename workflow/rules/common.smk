@@ -4,9 +4,13 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from steering_reliability.code_version import code_version as package_code_version
-from steering_reliability.config import ConfigError, check_config
+from steering_reliability.config import ConfigError, check_config, check_hub_cache
 from steering_reliability.items import dataset_kind_and_path, pinned_checksums
-from steering_reliability.job_resources import model_job_resources
+from steering_reliability.job_resources import (
+    PASS_THROUGH,
+    RESOURCE_NAMES,
+    model_job_resources,
+)
 from steering_reliability.sources import persona_prompts_file
 from steering_reliability.variants import BASELINE, VARIANTS
 
@@ -19,6 +23,8 @@ if not config:
 # Fills in every default from the schema: rules read config keys directly.
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
+# without a shared filesystem (a default storage provider), hub weights need a volume every job mounts
+check_hub_cache(config, not workflow.storage_settings.default_storage_provider)
 
 
 def resolve_datasets(names):
@@ -121,26 +127,45 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_-]+",
 
 
+def default_resource(name, wildcards, input, attempt):
+    """The value the profile's default-resources (or --default-resources) give ``name`` for this job, else None.
+
+    A rule's own resource replaces the default even when it evaluates to None; a model that does not
+    set a scheduler key (e.g. slurm_partition) therefore takes the profile's value from here. Reads
+    Snakemake's parsed defaults (snakemake is pinned; tests/test_cluster.py checks the result).
+    """
+    resource = workflow.resource_settings._parsed_default_resources.get(name)
+    if resource is None:
+        return None
+    evaluated = resource.evaluate(
+        wildcards,
+        input=input,
+        attempt=attempt,
+        threads=1,
+        rulename=None,
+        async_run=False,
+    )
+    return evaluated.value
+
+
 def model_resource(name):
-    """Resource callable of the jobs that run the model: follows the model's size and the attempt."""
+    """Resource callable of the jobs that run the model: follows the model's entry and size, and the attempt."""
 
     def resource(wildcards, input, attempt):
-        return model_job_resources(
-            config["models"][wildcards.model], input.model, attempt
+        value = model_job_resources(
+            config["models"][wildcards.model], input.model, attempt, config["compute"]
         )[name]
+        if value is None and name in PASS_THROUGH:
+            return default_resource(name, wildcards, input, attempt)
+        return value
 
     return resource
 
 
-# What the jobs that run the model ask a cluster scheduler for (README, "Running on a cluster").
-# The gpu key exists only when some model wants a GPU: the Kubernetes executor adds GPU node
-# tolerations for any job that has it.
-MODEL_JOB = {
-    "mem_mb": model_resource("mem_mb"),
-    "runtime": model_resource("runtime"),
-}
-if any(model_job_resources(entry)["gpu"] for entry in config["models"].values()):
-    MODEL_JOB["gpu"] = model_resource("gpu")
+# What the jobs that run the model ask a scheduler for (README, "The paper-scale study on a GPU
+# cluster"). A resource whose value is None is not requested at all: a CPU model's jobs carry no
+# gpu resource, so no scheduler gives them a GPU and Kubernetes adds no GPU toleration.
+MODEL_JOB = {name: model_resource(name) for name in RESOURCE_NAMES}
 
 
 def code_version(script):
@@ -194,8 +219,10 @@ def model_params(wildcards):
         "dtype": entry["dtype"],
         "device": entry["device"],
         "trust_remote_code": entry["trust_remote_code"],
-        "token_budget": config["compute"]["token_budget"],
-        "batch_size": config["compute"]["batch_size"],
+        # the configured budget (a change re-runs the jobs); a retry runs with resources.token_budget
+        "token_budget": entry["token_budget"] or config["compute"]["token_budget"],
+        "batch_size": entry["batch_size"] or config["compute"]["batch_size"],
+        "bf16_fallback": entry["bf16_fallback"],
     }
 
 

@@ -15,7 +15,9 @@ rule evaluate_steering:
         slopes="results/{model}/steering/{dataset}/items.parquet",
         activations="results/{model}/steering/{dataset}/activations.safetensors",
     log:
-        "logs/{model}/steering/{dataset}.log",
+        job="logs/{model}/steering/{dataset}.log",
+        # peak GPU and host memory, device, dtype and token budget (beside the benchmark file)
+        memory="logs/{model}/benchmarks/evaluate_steering/{dataset}.memory.json",
     benchmark:
         "logs/{model}/benchmarks/evaluate_steering/{dataset}.tsv"
     conda:

@@ -11,7 +11,9 @@ rule layer_sweep:
         activations="results/{model}/sweep/{dataset}/activations.safetensors",
         propensities="results/{model}/sweep/{dataset}/propensities.parquet",
     log:
-        "logs/{model}/sweep/{dataset}.log",
+        job="logs/{model}/sweep/{dataset}.log",
+        # peak GPU and host memory, device, dtype and token budget (beside the benchmark file)
+        memory="logs/{model}/benchmarks/layer_sweep/{dataset}.memory.json",
     benchmark:
         "logs/{model}/benchmarks/layer_sweep/{dataset}.tsv"
     conda:

@@ -2,18 +2,17 @@ from steering_reliability.activations import STORAGE_DTYPES, letter_activations
 from steering_reliability.artifacts import read_table
 from steering_reliability.items import selected
 from steering_reliability.layers import read_layer
-from steering_reliability.model_jobs import encode_variant, job_engine
+from steering_reliability.model_jobs import encode_variants, model_job
 from steering_reliability.scripting import script_context, tensor_metadata
 from steering_reliability.tensors import activation_name, save_tensors
 
-with script_context(snakemake) as log:
-    engine, tokenizer = job_engine(snakemake)
+with script_context(snakemake) as log, model_job(snakemake) as (engine, tokenizer):
     rows = selected(read_table(snakemake.input.dataset), "train")
     settings = snakemake.params.activations
     layers = list(range(engine.num_layers)) if settings["layers"] == "all" else [read_layer(snakemake.input.layer)]
     tensors = {}
-    for variant in snakemake.params.variants:
-        recorded = letter_activations(engine, encode_variant(snakemake, tokenizer, rows, variant), layers)
+    for variant, items in encode_variants(snakemake, engine, tokenizer, rows).items():
+        recorded = letter_activations(engine, items, layers)
         for polarity, values in recorded.items():
             tensors[activation_name(variant, polarity)] = values.to(STORAGE_DTYPES[settings["dtype"]])
         log.info("%s: %d items at layers %s", variant, len(rows), layers if len(layers) < 5 else "all")

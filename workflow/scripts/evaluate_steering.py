@@ -4,20 +4,18 @@ from steering_reliability.artifacts import read_table, write_table
 from steering_reliability.evaluation import difference_cosines, propensity_table
 from steering_reliability.items import selected
 from steering_reliability.layers import read_layer
-from steering_reliability.model_jobs import encode_variant, job_engine
+from steering_reliability.model_jobs import encode_variants, model_job
 from steering_reliability.scripting import script_context, tensor_metadata
 from steering_reliability.steerability import item_slopes
 from steering_reliability.tensors import load_tensors, save_tensors
 
-with script_context(snakemake) as log:
+with script_context(snakemake) as log, model_job(snakemake) as (engine, tokenizer):
     dataset = snakemake.wildcards.dataset
-    engine, tokenizer = job_engine(snakemake)
     test = selected(read_table(snakemake.input.dataset), "test")
     vectors = load_tensors(snakemake.input.vectors)[0]
     layer = read_layer(snakemake.input.layer)
     propensities, slopes, activations = [], [], {}
-    for variant in snakemake.params.variants:
-        items = encode_variant(snakemake, tokenizer, test, variant)
+    for variant, items in encode_variants(snakemake, engine, tokenizer, test).items():
         table, letter = propensity_table(engine, items, layer, vectors, snakemake.params.multipliers)
         table.insert(0, "variant", variant)
         cosines = difference_cosines([item.item_id for item in items], letter, vectors)
