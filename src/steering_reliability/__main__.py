@@ -26,6 +26,9 @@ examples:
   steering-reliability compare-runs old/results results --atol 1e-6
       compare two runs file by file: which tables, tensors and figures are identical, equal within
       the tolerance, or different
+  steering-reliability size config/paper.yaml --raw ../shared/datasets --gpu-gb 40 48 80
+      GPU memory per job (measured by running the engine on the models' real shapes on PyTorch's
+      meta device), work, disk and GPU-hours of a study, and which token budget fits each GPU
 """
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
 
@@ -136,6 +139,46 @@ def run_compare(arguments) -> int:
     return 0 if all(diff.status in ("identical", "within") for diff in diffs) else 1
 
 
+def run_size(arguments) -> int:
+    import yaml
+    from snakemake.utils import validate
+
+    from steering_reliability import sizing
+    from steering_reliability.config import ConfigError, check_config
+
+    schema = find_schema(None)
+    config = yaml.safe_load(Path(arguments.config).read_text())
+    try:
+        validate(config, str(schema), set_default=True)
+        check_config(config)
+    except ConfigError as error:
+        print(f"size: {arguments.config}: {error}", file=sys.stderr)
+        return 1
+    raw = sizing.raw_folder(config, arguments.raw)
+    try:
+        tables = sizing.study_tables(config, raw)
+        personas = sizing.persona_table(config, raw)
+        results = [
+            sizing.size_model(
+                config,
+                name,
+                tables,
+                personas,
+                Path(arguments.models),
+                Path(arguments.results),
+                arguments.tokenizer,
+                arguments.gpu_gb,
+                arguments.budgets,
+            )
+            for name in config["models"]
+        ]
+    except FileNotFoundError as error:
+        print(f"size: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(sizing.report_lines(results, arguments.gpu_gb, arguments.tflops)))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -181,6 +224,33 @@ def parser() -> argparse.ArgumentParser:
     compare_parser.add_argument("b", help="results/ folder of run B")
     compare_parser.add_argument("--atol", type=float, default=1e-6, help="absolute tolerance (default: 1e-6)")
     compare_parser.set_defaults(run=run_compare)
+    size_parser = commands.add_parser(
+        "size",
+        help="GPU memory per job, work, disk and hours of a study, before it runs",
+        description="Size a study from its config and raw files: per model, the peak GPU memory of each job type "
+        "(the engine's real code run on the model's real shapes on the meta device, at the configured token budget "
+        "and, while it does not fit the smallest --gpu-gb, its halvings), whether it fits each --gpu-gb and which "
+        "token budget does, the minimum FLOPs, GPU-hours at --tflops, and the disk of caches, outputs and weights. "
+        "Paper models need no download (their configs ship with the package); their tokenizer is the prepared one, "
+        "or --tokenizer.",
+    )
+    size_parser.add_argument("config", help="a config file, e.g. config/paper.yaml")
+    size_parser.add_argument(
+        "--raw", default=None, help="the raw files (data.mirror layout; default: data.mirror, else resources/raw)"
+    )
+    size_parser.add_argument("--gpu-gb", type=float, nargs="+", default=[40, 48, 80], help="GPU sizes in GB")
+    size_parser.add_argument(
+        "--budgets",
+        type=int,
+        nargs="+",
+        default=None,
+        help="token budgets to measure (default: the configured one, halved while the smallest GPU is too small)",
+    )
+    size_parser.add_argument("--tflops", type=float, default=100.0, help="assumed sustained TFLOP/s per GPU")
+    size_parser.add_argument("--tokenizer", default=None, help="a tokenizer for models that are not prepared")
+    size_parser.add_argument("--models", default="resources/models", help="prepared models (model.json)")
+    size_parser.add_argument("--results", default="results", help="a run's results (for layer: auto)")
+    size_parser.set_defaults(run=run_size)
     return main_parser
 
 

@@ -585,6 +585,12 @@ class SteeringEngine:
         rows = torch.arange(len(items), device=self.device)
         return torch.stack([base[rows, letters], base[rows, width + letters]], dim=1)
 
+    def passes(self, items: Sequence[EncodedItem], settings: int = 0) -> list[list[int]]:
+        """The items of each pass (indices into ``items``), as the engine runs them with ``settings`` steered
+        settings per item (0: activations only)."""
+        chunk = self._groups_per_pass(items, settings)
+        return self._batches(items, lambda item: self._tokens(item, chunk))
+
     def _tokens(self, item: EncodedItem, groups: int) -> int:
         branch = 1 + max(len(item.positive_ids), len(item.negative_ids))
         return len(item.prompt_ids) + 2 * branch * (1 + groups)
