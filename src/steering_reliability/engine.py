@@ -21,11 +21,19 @@ Training activations come from the same branch pass without steering, read at th
 answer-letter token; the pass stops after the last block that is read.
 
 Everything the engine creates is created on the model's device; results come back to
-the CPU as float32. Memory: a batch's prefix key/value cache is handed to the branch pass's
-cache (not kept beside it) and every tensor of a batch is released before the next batch's
-prefix pass. A batch that runs out of accelerator memory is split in two, each half padded
-to the whole batch's widths so that every row sees the same shapes as before (on the CPU the
-numbers are bit-identical, tested); only a single item that does not fit is an error.
+the CPU as float32.
+
+Shapes: an item's prompt is padded to a multiple of ``WIDTH_QUANTUM`` tokens and its completions
+to the longest of its call, and a pass only holds items of one padded width, so every item is
+computed with the same shapes whatever the batch size or token budget: in bfloat16 a different
+padding changed logit differences by up to ~0.1 (tiny Qwen2, CPU); now they agree to 1e-5
+(tests/test_engine.py).
+
+Memory: a batch's prefix key/value cache is handed to the branch pass's cache (not kept beside
+it) and every tensor of a batch is released before the next batch's prefix pass. A batch that
+runs out of accelerator memory is split in two, each half with the whole batch's widths, so the
+numbers are unchanged (bit-identical on the CPU, tested); only a single item that does not fit
+is an error.
 """
 
 from __future__ import annotations
@@ -40,6 +48,11 @@ from transformers import DynamicCache
 
 from steering_reliability.models import decoder_layers
 from steering_reliability.prompts import EncodedItem
+
+# An item's prompt (after the shared prefix) is padded to a multiple of this many tokens, its own
+# width whatever its batch-mates: about 8 tokens of padding per item, against the sorted batches'
+# few, for numbers that do not depend on how items are batched.
+WIDTH_QUANTUM = 16
 
 # Keyword arguments of a decoder block whose second dimension is the sequence: the
 # fan-out hooks hand later blocks versions that match the longer sequence.
@@ -181,12 +194,20 @@ class SteeringEngine:
         return shared
 
     def _shared_length(self, items: Sequence[EncodedItem]) -> int:
+        """Tokens of the shared prefix that every one of ``items`` starts with (a pass's items agree: ``_batches``)."""
+        return min((self._shared_for(item) for item in items), default=0)
+
+    def _shared_for(self, item: EncodedItem) -> int:
         if self._shared is None:
             return 0
         ids = self._shared[0]
-        if all(len(item.prompt_ids) - 1 > len(ids) and item.prompt_ids[: len(ids)] == ids for item in items):
-            return len(ids)
-        return 0
+        return len(ids) if len(item.prompt_ids) - 1 > len(ids) and item.prompt_ids[: len(ids)] == ids else 0
+
+    def _width(self, item: EncodedItem) -> tuple[int, int]:
+        """(shared prefix tokens, padded width of the rest of the prompt minus its last token) of one item."""
+        shared = self._shared_for(item)
+        own = len(item.prompt_ids) - 1 - shared
+        return shared, WIDTH_QUANTUM * -(-own // WIDTH_QUANTUM)
 
     def _prefix(self, items: Sequence[EncodedItem], width: int, stop_after: int | None = None) -> _Prefix:
         """One pass over the items' prefixes, right-padded to ``width`` (padding is masked later)."""
@@ -229,12 +250,16 @@ class SteeringEngine:
         return _Branches(self._tensor(input_ids), self._tensor(position_ids), width, lengths)
 
     def _layout(self, items: Sequence[EncodedItem], reach: Sequence[tuple[int, int]]) -> _Layout:
-        shared = self._shared_length(items)
+        """The widths every pass of a call uses: the completions' of the whole call (``items``, ``reach``); the
+        prompt width is each pass's own (``_width``), set in ``_pass_layout``."""
         return _Layout(
-            prefix_width=max(len(item.prompt_ids) - 1 - shared for item in items),
+            prefix_width=0,
             branch_width=max(1 + max(pair) for pair in reach),
             longest=max(max(len(item.positive_ids), len(item.negative_ids)) for item in items),
         )
+
+    def _pass_layout(self, call: _Layout, members: Sequence[EncodedItem]) -> _Layout:
+        return _Layout(self._width(members[0])[1], call.branch_width, call.longest)
 
     def _mask(self, prefix: _Prefix, width: int, copies: int) -> torch.Tensor:
         """Attention mask (items, 1, queries, keys) of ``copies`` branch blocks after the padded prefix.
@@ -405,13 +430,15 @@ class SteeringEngine:
     # -- batches and memory -----------------------------------------------------------
 
     def _batches(self, items: Sequence[EncodedItem], tokens_per_item) -> list[list[int]]:
-        """Item indices grouped into passes: similar lengths together, within the token budget."""
-        order = sorted(range(len(items)), key=lambda index: len(items[index].prompt_ids))
+        """Item indices grouped into passes: one padded width per pass, shortest first, within the token budget."""
+        order = sorted(range(len(items)), key=lambda index: (self._width(items[index]), len(items[index].prompt_ids)))
         batches, current, longest = [], [], 0
         for index in order:
             cost = tokens_per_item(items[index])
             if current and (
-                len(current) >= self.batch_size or max(longest, cost) * (len(current) + 1) > self.token_budget
+                len(current) >= self.batch_size
+                or max(longest, cost) * (len(current) + 1) > self.token_budget
+                or self._width(items[index]) != self._width(items[current[0]])
             ):
                 batches.append(current)
                 current, longest = [], 0
@@ -528,9 +555,10 @@ class SteeringEngine:
             least = item.letter_offset + 1 if read_layer is not None else 0
             return tuple(min(len(ids), max(len(ids) - 1, least)) for ids in (item.positive_ids, item.negative_ids))
 
+        call = self._layout(items, [reach(item) for item in items])
         for batch in self._batches(items, lambda item: self._tokens(item, chunk)):
             members = [items[index] for index in batch]
-            layout = self._layout(members, [reach(item) for item in members])
+            layout = self._pass_layout(call, members)
 
             def compute(part: list[EncodedItem]) -> tuple[torch.Tensor, torch.Tensor | None]:
                 return self._steered_pass(part, layout, [reach(item) for item in part], shifts, chunk, read_layer)
@@ -592,8 +620,9 @@ class SteeringEngine:
         return self._batches(items, lambda item: self._tokens(item, chunk))
 
     def _tokens(self, item: EncodedItem, groups: int) -> int:
+        """Tokens of one item in a pass with ``groups`` steered copies: its padded prompt and its branches."""
         branch = 1 + max(len(item.positive_ids), len(item.negative_ids))
-        return len(item.prompt_ids) + 2 * branch * (1 + groups)
+        return sum(self._width(item)) + 1 + 2 * branch * (1 + groups)
 
     def _groups_per_pass(self, items: Sequence[EncodedItem], groups: int) -> int:
         """Steered copies per pass so that the longest item alone fits the token budget."""
@@ -618,10 +647,10 @@ class SteeringEngine:
         for layer in layers:
             self._check_layer(layer)
         result = torch.empty(len(items), 2, len(layers), self.hidden_size)
+        call = self._layout(items, [(item.letter_offset + 1,) * 2 for item in items])
         for batch in self._batches(items, lambda item: self._tokens(item, 0)):
             members = [items[index] for index in batch]
-            reach = [(item.letter_offset + 1,) * 2 for item in members]
-            layout = self._layout(members, reach)
+            layout = self._pass_layout(call, members)
 
             def compute(part: list[EncodedItem]) -> tuple[torch.Tensor]:
                 return (self._recorded_pass(part, layout, [(i.letter_offset + 1,) * 2 for i in part], layers),)
