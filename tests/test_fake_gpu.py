@@ -145,3 +145,31 @@ def test_the_size_command_reports_the_measured_peaks_and_what_fits(tmp_path):
     assert weights < min(cache, evaluation, sweep) < 1.0 and needed > 1.0
     assert cells[7:] == ["no", "fits"]
     assert f"- {SMALL_MODEL} on a 80 GB GPU: fits at its token budget" in completed.stdout
+
+
+def test_the_gpu_check_command_runs_the_device_checks_and_times_the_study(tmp_path):
+    """`steering-reliability gpu-check` on this machine's CPU (its code is the same for CUDA): the device checks of
+    tests/test_gpu.py run and are tabled with what they measured, the throughput is measured on the config's model
+    with its shapes, and the study's time is predicted."""
+    import re
+
+    import yaml
+
+    config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
+    del config["models"]["smollm2-local"]
+    config["data"].update(mirror=str(TEST_MIRROR))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "steering_reliability", "gpu-check", "--device", "cpu", "--seconds", "0.3"]
+    command += ["--config", str(tmp_path / "tiny.yaml"), "--models", str(REPO / "resources/models")]
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
+    out = completed.stdout
+    assert re.search(r"\| test_the_engine_on_the_device_matches_the_cpu \| passed \| [\d.]+ \| max", out)
+    assert re.search(r"test_every_architecture_and_job_type_agrees_with_the_cpu\[gemma2-eager\] \| passed", out)
+    assert re.search(
+        r"test_peak_memory_on_the_device_is_what_the_sizing_predicts \| passed .* measured / predicted", out
+    )
+    assert "| test_a_workflow_job_with_device_cuda_runs_on_the_gpu | skipped |" in out
+    rate = float(re.search(rf"- {SMALL_MODEL} \(its shapes.* at ([\d.]+) TFLOP/s", out).group(1))
+    assert rate > 0.01
+    assert re.search(rf"\| {SMALL_MODEL} \| 44 / 44 / 12 \|", out)  # the predicted-time row of the study

@@ -26,6 +26,9 @@ examples:
   steering-reliability compare-runs old/results results --atol 1e-6
       compare two runs file by file: which tables, tensors and figures are identical, equal within
       the tolerance, or different
+  steering-reliability gpu-check --config config/paper.yaml --raw resources/raw
+      before a study on GPUs: checks the engine on this GPU against the CPU, measures the GPU's
+      throughput on the config's models and predicts the study's time
   steering-reliability size config/paper.yaml --raw ../shared/datasets --gpu-gb 40 48 80
       GPU memory per job (measured by running the engine on the models' real shapes on PyTorch's
       meta device), work, disk and GPU-hours of a study, and which token budget fits each GPU
@@ -161,12 +164,9 @@ def run_size(arguments) -> int:
         results = [
             sizing.size_model(
                 config,
-                name,
-                tables,
-                personas,
-                Path(arguments.models),
-                Path(arguments.results),
-                arguments.tokenizer,
+                sizing.plan_model(
+                    config, name, tables, personas, Path(arguments.models), Path(arguments.results), arguments.tokenizer
+                ),
                 arguments.gpu_gb,
                 arguments.budgets,
             )
@@ -177,6 +177,83 @@ def run_size(arguments) -> int:
         return 2
     print("\n".join(sizing.report_lines(results, arguments.gpu_gb, arguments.tflops)))
     return 0
+
+
+def run_gpu_check(arguments) -> int:
+    import torch
+    import yaml
+    from snakemake.utils import validate
+
+    from steering_reliability import gpu_check, sizing
+    from steering_reliability.config import check_config
+    from steering_reliability.devices import DeviceError, resolve_device
+    from steering_reliability.models import DTYPES
+
+    try:
+        device = resolve_device(arguments.device, what="gpu-check")
+    except DeviceError as error:
+        print(f"gpu-check: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(gpu_check.device_lines(device)))
+    tests = Path(arguments.tests) if arguments.tests else find_tests()
+    results = gpu_check.run_checks(device, tests) if tests and tests.is_file() else []
+    print("\nDevice checks" + (f" ({tests})" if results else ": tests/test_gpu.py not found (run from a clone)") + ":")
+    print("\n".join(gpu_check.check_lines(results)))
+    print("\nThroughput:")
+    size = 4096 if device.type == "cuda" else 1024
+    for dtype in (torch.bfloat16, torch.float32):
+        rate = gpu_check.matmul_tflops(device, dtype, size, arguments.seconds)
+        print(f"- dense matmul {size} x {size}, {dtype}: {rate:.2f} TFLOP/s")
+    config = yaml.safe_load(Path(arguments.config).read_text())
+    validate(config, str(find_schema(None)), set_default=True)
+    check_config(config)
+    raw = sizing.raw_folder(config, arguments.raw)
+    try:
+        tables, personas = sizing.study_tables(config, raw), sizing.persona_table(config, raw)
+    except FileNotFoundError as error:
+        tables, personas = None, {}
+        print(f"- no study time without the raw files ({error})")
+    plans, rates = [], {}
+    for name, entry in config["models"].items():
+        transformers_config = sizing.model_config(name, entry, Path(arguments.models))
+        plan = None
+        if tables is not None:
+            plan = sizing.plan_model(
+                config, name, tables, personas, Path(arguments.models), Path(arguments.results), arguments.tokenizer
+            )
+            plans.append(plan)
+        dtype = DTYPES[entry["dtype"]]
+        meta = sizing.meta_model(transformers_config, dtype)
+        weights = sizing.model_shape(meta).parameters * sizing.BYTES[entry["dtype"]]
+        if weights > gpu_check.MAX_WEIGHT_SHARE * gpu_check.device_memory(device):
+            print(f"- {name}: weights {weights / 1e9:.1f} GB do not leave room on this device: not measured")
+            continue
+        calls = plan.calls["evaluate_steering"] if plan else []
+        tokens = sum(sum(call.lengths) for call in calls) // max(1, sum(len(call.lengths) for call in calls)) or 200
+        layer = plan.layer if plan else sizing.steering_layer(name, entry, Path(arguments.results), 1, config)[0]
+        attention = sizing.attention_implementation(transformers_config, entry.get("attention", "auto"))
+        model = gpu_check.random_model(transformers_config, dtype, attention, device)
+        budget, batch = (sizing.model_setting(config, entry, key) for key in ("token_budget", "batch_size"))
+        rates[name], ran = gpu_check.engine_tflops(model, layer, budget, batch, max(tokens, 48), arguments.seconds)
+        del model
+        print(
+            f"- {name} (its shapes, random weights, {entry['dtype']}): the engine ran {ran} items of {tokens} "
+            f"prompt tokens x 43 settings at {rates[name]:.2f} TFLOP/s of minimum FLOPs"
+        )
+    if plans and rates:
+        print("\nPredicted study time on this device (the config's minimum FLOPs at the rates above; add one model")
+        print("load per model job: the weights and the libraries, about a minute per job on a GPU node):\n")
+        print("\n".join(sizing.work_lines(plans, rates)[2:]))
+    failed = [result for result in results if result.outcome == "failed"]
+    return 1 if failed or not results else 0
+
+
+def find_tests() -> Path | None:
+    """tests/test_gpu.py of the working directory or the source tree (a clone of the repository)."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / "tests" / "test_gpu.py").is_file():
+            return root / "tests" / "test_gpu.py"
+    return None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -251,6 +328,24 @@ def parser() -> argparse.ArgumentParser:
     size_parser.add_argument("--models", default="resources/models", help="prepared models (model.json)")
     size_parser.add_argument("--results", default="results", help="a run's results (for layer: auto)")
     size_parser.set_defaults(run=run_size)
+    check_parser = commands.add_parser(
+        "gpu-check",
+        help="check the GPU before a study: device tests, throughput, predicted time",
+        description="Run the device checks (tests/test_gpu.py: the engine on the device against the CPU in float32 "
+        "and bfloat16, every paper architecture and job type, memory against the meta-device prediction, an "
+        "out-of-memory split, a workflow job), measure the device's matmul and engine throughput on the config's "
+        "models (their shapes, random weights), and predict the study's time from its FLOPs. Exit 0: every check "
+        "passed; 1: a check failed or none ran; 2: the device is not visible.",
+    )
+    check_parser.add_argument("--device", default="cuda", help="the device to check (default: cuda)")
+    check_parser.add_argument("--config", default="config/paper.yaml", help="the study to time")
+    check_parser.add_argument("--raw", default=None, help="the raw files (default: data.mirror, else resources/raw)")
+    check_parser.add_argument("--tokenizer", default=None, help="a tokenizer for models that are not prepared")
+    check_parser.add_argument("--models", default="resources/models", help="prepared models (model.json)")
+    check_parser.add_argument("--results", default="results", help="a run's results (for layer: auto)")
+    check_parser.add_argument("--tests", default=None, help="tests/test_gpu.py (default: found in the clone)")
+    check_parser.add_argument("--seconds", type=float, default=5.0, help="seconds per throughput measurement")
+    check_parser.set_defaults(run=run_gpu_check)
     return main_parser
 
 

@@ -327,33 +327,36 @@ def steering_layer(name: str, entry: dict, results: Path, layers: int, config: d
 
 
 @dataclass
-class ModelSizing:
+class ModelPlan:
+    """A model of a study, ready to size: its meta-device model, its prompts' lengths per call, its work."""
+
     name: str
-    tokenizer: str
+    entry: dict
+    model: object  # on the meta device
+    attention: str
+    shape: Shape
+    tokenizer: object
+    tokenizer_source: str
     layer: int
     layer_source: str
-    shape: Shape
-    dtype: str
-    attention: str
-    token_budget: int
-    items: dict[str, int]
-    tokens: dict[str, int]
+    calls: dict[str, list[Call]]
+    personas: dict
     work: dict[str, float]
-    peaks: dict[int, dict[str, int]]  # token budget -> job type -> bytes
-    loads: int
+    loads: int  # model jobs = model loads
+
+    @property
+    def items(self) -> dict[str, int]:
+        """Prompts per job type (items x prompt variants)."""
+        return {job: sum(len(call.lengths) for call in self.calls[job]) for job in JOB_TYPES}
+
+    @property
+    def tokens(self) -> dict[str, int]:
+        return {job: sum(sum(call.lengths) for call in self.calls[job]) for job in JOB_TYPES}
 
 
-def size_model(
-    config: dict,
-    name: str,
-    raw_tables: dict,
-    personas: dict,
-    models_dir: Path,
-    results: Path,
-    stand_in: str | None,
-    gpu_sizes: list[float],
-    budgets: list[int] | None = None,
-) -> ModelSizing:
+def plan_model(
+    config: dict, name: str, raw_tables: dict, personas: dict, models_dir: Path, results: Path, stand_in: str | None
+) -> ModelPlan:
     entry = config["models"][name]
     transformers_config = model_config(name, entry, models_dir)
     attention = attention_implementation(transformers_config, entry.get("attention", "auto"))
@@ -363,35 +366,49 @@ def size_model(
     layer, layer_source = steering_layer(name, entry, results, shape.layers, config)
     calls = job_calls(config, raw_tables)
     measure_lengths(config, entry, tokenizer, personas, calls)
-    token_budget = model_setting(config, entry, "token_budget")
+    loads = 2 * len(config["data"]["datasets"]) + len(_sweep_datasets(config))
+    return ModelPlan(
+        name,
+        entry,
+        model,
+        attention,
+        shape,
+        tokenizer,
+        tokenizer_source,
+        layer,
+        layer_source,
+        calls,
+        personas,
+        work(config, calls, shape, layer),
+        loads,
+    )
+
+
+@dataclass
+class ModelSizing:
+    plan: ModelPlan
+    token_budget: int
+    peaks: dict[int, dict[str, int]]  # token budget -> job type -> bytes
+
+
+def size_model(config: dict, plan: ModelPlan, gpu_sizes: list[float], budgets: list[int] | None = None) -> ModelSizing:
+    """Measure a planned model's peak memory per job type at its token budget (and halvings, or ``budgets``)."""
+    token_budget = model_setting(config, plan.entry, "token_budget")
+
+    def peaks_at(budget: int) -> dict[str, int]:
+        return job_peaks(config, plan.entry, plan.model, plan.tokenizer, plan.personas, plan.calls, plan.layer, budget)
+
     if budgets:  # the configured budget and the ones asked for
-        peaks = {
-            budget: job_peaks(config, entry, model, tokenizer, personas, calls, layer, budget)
-            for budget in sorted({token_budget, *budgets}, reverse=True)
-        }
+        peaks = {budget: peaks_at(budget) for budget in sorted({token_budget, *budgets}, reverse=True)}
     else:  # the configured budget, halved while the smallest GPU asked about is too small (at most 3 times)
         peaks, budget = {}, token_budget
         while True:
-            peaks[budget] = job_peaks(config, entry, model, tokenizer, personas, calls, layer, budget)
+            peaks[budget] = peaks_at(budget)
             fits = needed_bytes(max(peaks[budget].values())) <= min(gpu_sizes) * 1e9
             if fits or len(peaks) > 3 or budget // 2 < MIN_BUDGET:
                 break
             budget //= 2
-    return ModelSizing(
-        name=name,
-        tokenizer=tokenizer_source,
-        layer=layer,
-        layer_source=layer_source,
-        shape=shape,
-        dtype=entry["dtype"],
-        attention=attention,
-        token_budget=token_budget,
-        items={job: sum(len(c.lengths) for c in calls[job]) for job in JOB_TYPES},
-        tokens={job: sum(sum(c.lengths) for c in calls[job]) for job in JOB_TYPES},
-        work=work(config, calls, shape, layer),
-        peaks=peaks,
-        loads=sum(1 for _ in config["data"]["datasets"]) * 2 + len(_sweep_datasets(config)),
-    )
+    return ModelSizing(plan, token_budget, peaks)
 
 
 def fitting_budget(sizing: ModelSizing, gpu_bytes: int) -> int | None:
@@ -412,62 +429,80 @@ def persona_table(config: dict, raw: Path) -> dict:
     return read_persona_prompts(raw / persona_prompts_file(raw))
 
 
-def report_lines(sizings: list[ModelSizing], gpu_sizes: list[float], tflops: float) -> list[str]:
-    """The sizing tables (markdown)."""
+def work_lines(plans: list[ModelPlan], tflops: float | dict[str, float]) -> list[str]:
+    """The work and disk table (markdown): minimum FLOPs per job type and the hours they take at ``tflops``
+    (one rate, or a rate per model name)."""
+    rates = tflops if isinstance(tflops, dict) else {plan.name: tflops for plan in plans}
+    rate_text = f"{tflops:g} TFLOP/s" if not isinstance(tflops, dict) else "each model's measured TFLOP/s"
     lines = [
-        "Work and disk (matmul FLOPs the engine cannot avoid; hours at "
-        f"{tflops:g} TFLOP/s sustained; model jobs = model loads):",
+        f"Work and disk (matmul FLOPs the engine cannot avoid; hours at {rate_text} sustained; "
+        "prompts = items x prompt variants; model jobs = model loads):",
         "",
-        "| model | items train/test/sweep | prompt tokens train/test | TFLOP caches / evaluation / sweep | "
+        "| model | prompts train/test/sweep | prompt tokens train/test | TFLOP caches / evaluation / sweep | "
         "GPU-hours | activation cache | evaluation outputs | weights | model jobs |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for s in sizings:
-        flops = [s.work[job] for job in JOB_TYPES]
-        hours = [value / (tflops * 1e12) / 3600 for value in flops]
+    for plan in [plan for plan in plans if plan.name in rates]:
+        flops = [plan.work[job] for job in JOB_TYPES]
+        hours = [value / (rates[plan.name] * 1e12) / 3600 for value in flops]
+        prompts = " / ".join(f"{plan.items[job]:,}" for job in JOB_TYPES)
+        tokens = " / ".join(f"{plan.tokens[job] / 1e6:.1f}M" for job in JOB_TYPES[:2])
+        teraflops = " / ".join(f"{value / 1e12:,.0f}" for value in flops)
+        weights = plan.shape.parameters * BYTES[plan.entry["dtype"]]
         lines.append(
-            f"| {s.name} | {s.items['cache_activations']:,} / {s.items['evaluate_steering']:,} / "
-            f"{s.items['layer_sweep']:,} | {s.tokens['cache_activations'] / 1e6:.1f}M / "
-            f"{s.tokens['evaluate_steering'] / 1e6:.1f}M | "
-            + " / ".join(f"{value / 1e12:,.0f}" for value in flops)
-            + f" | {sum(hours):.2f} ({' / '.join(f'{h:.2f}' for h in hours)}) | {s.work['cache_disk'] / 1e9:.1f} GB | "
-            f"{s.work['output_disk'] / 1e9:.1f} GB | {s.shape.parameters * BYTES[s.dtype] / 1e9:.1f} GB | {s.loads} |"
+            f"| {plan.name} | {prompts} | {tokens} | {teraflops} | {sum(hours):.3g} "
+            f"({' / '.join(f'{h:.3g}' for h in hours)}) | {_gb(plan.work['cache_disk'])} | "
+            f"{_gb(plan.work['output_disk'])} | {_gb(weights)} | {plan.loads} |"
         )
-    lines += [
-        "",
-        "Accelerator memory per job, measured on the meta device (weights included; needed = peak x "
-        f"{HEADROOM[0]:.2f} + {HEADROOM[1] / GIB:.0f} GiB):",
+    return lines
+
+
+def memory_lines(sizings: list[ModelSizing], gpu_sizes: list[float]) -> list[str]:
+    """The memory table and the verdict per GPU size (markdown)."""
+    factor, fixed = HEADROOM
+    lines = [
+        f"Accelerator memory per job, measured on the meta device (weights included; needed = peak x {factor:.2f} + "
+        f"{fixed / GIB:.0f} GiB):",
         "",
         "| model | token budget | weights | cache_activations | evaluate_steering | layer_sweep | needed | "
         + " | ".join(f"{size:g} GB GPU" for size in gpu_sizes)
         + " |",
         "|---|---|---|---|---|---|---|" + "---|" * len(gpu_sizes),
     ]
-    for s in sizings:
-        weights = s.shape.parameters * BYTES[s.dtype]
-        for budget in sorted(s.peaks, reverse=True):
-            peaks = s.peaks[budget]
+    for sizing in sizings:
+        plan = sizing.plan
+        weights = plan.shape.parameters * BYTES[plan.entry["dtype"]]
+        for budget in sorted(sizing.peaks, reverse=True):
+            peaks = sizing.peaks[budget]
             needed = needed_bytes(max(peaks.values()))
-            marker = " (configured)" if budget == s.token_budget else ""
+            marker = " (configured)" if budget == sizing.token_budget else ""
             cells = " | ".join(_gb(peaks[job]) if job in peaks else "-" for job in JOB_TYPES)
             fits = " | ".join("fits" if needed <= size * 1e9 else "no" for size in gpu_sizes)
-            lines.append(f"| {s.name} | {budget}{marker} | {_gb(weights)} | {cells} | {_gb(needed)} | {fits} |")
+            lines.append(f"| {plan.name} | {budget}{marker} | {_gb(weights)} | {cells} | {_gb(needed)} | {fits} |")
     lines += ["", "Verdict per GPU size:", ""]
-    for s in sizings:
+    for sizing in sizings:
+        name, configured = sizing.plan.name, sizing.token_budget
         for size in gpu_sizes:
-            budget = fitting_budget(s, int(size * 1e9))
-            if budget == s.token_budget or (budget is not None and budget > s.token_budget):
-                verdict = f"fits at its token budget {s.token_budget}"
+            budget = fitting_budget(sizing, int(size * 1e9))
+            if budget is not None and budget >= configured:
+                verdict = f"fits at its token budget {configured}"
             elif budget is None:
-                smallest = min(s.peaks)
-                verdict = f"does NOT fit, even at token budget {smallest}: use a larger GPU"
+                verdict = f"does NOT fit, even at token budget {min(sizing.peaks)}: use a larger GPU"
             else:
-                verdict = f"does not fit at {s.token_budget}: set models.{s.name}.token_budget: {budget} (fits)"
-            lines.append(f"- {s.name} on a {size:g} GB GPU: {verdict}")
-    lines += [""]
-    for s in sizings:
-        lines.append(
-            f"{s.name}: {s.shape.parameters / 1e9:.2f}B parameters, {s.dtype}, attention {s.attention}, layer "
-            f"{s.layer} ({s.layer_source}), tokenizer {s.tokenizer}"
-        )
+                verdict = f"does not fit at {configured}: set models.{name}.token_budget: {budget} (fits)"
+            lines.append(f"- {name} on a {size:g} GB GPU: {verdict}")
     return lines
+
+
+def model_lines(plans: list[ModelPlan]) -> list[str]:
+    return [
+        f"{plan.name}: {plan.shape.parameters / 1e9:.2f}B parameters, {plan.entry['dtype']}, attention "
+        f"{plan.attention}, layer {plan.layer} ({plan.layer_source}), tokenizer {plan.tokenizer_source}"
+        for plan in plans
+    ]
+
+
+def report_lines(sizings: list[ModelSizing], gpu_sizes: list[float], tflops: float) -> list[str]:
+    """The sizing tables (markdown)."""
+    plans = [sizing.plan for sizing in sizings]
+    return work_lines(plans, tflops) + [""] + memory_lines(sizings, gpu_sizes) + [""] + model_lines(plans)
