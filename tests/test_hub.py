@@ -40,7 +40,7 @@ import sys
 from pathlib import Path
 from steering_reliability.models import ModelSpec, prepare_model
 spec = ModelSpec(name="hubmodel", source="huggingface", id=sys.argv[1], revision=sys.argv[2])
-prepare_model(spec, Path(sys.argv[3]), Path(sys.argv[4]))
+prepare_model(spec, Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]) if len(sys.argv) > 5 else None)
 """
 
 
@@ -74,9 +74,10 @@ def hub(tmp_path_factory, smollm2_dir):
         yield server
 
 
-def prepare(hub: FakeHub, workdir: Path, repo_id: str, revision: str):
+def prepare(hub: FakeHub, workdir: Path, repo_id: str, revision: str, hub_cache: Path | None = None):
     """Run prepare_model for ``repo_id`` at ``revision`` in a subprocess whose hub is ``hub`` and whose cache is
-    ``workdir/hf_home``: (the finished process, the requests the hub received from it)."""
+    ``hub_cache`` (compute.hub_cache) or else ``workdir/hf_home``: (the finished process, the requests the hub
+    received from it)."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -88,6 +89,7 @@ def prepare(hub: FakeHub, workdir: Path, repo_id: str, revision: str):
     env.update(PYTHONPATH=pythonpath, NO_PROXY=no_proxy)
     first = len(hub.requests)
     command = [sys.executable, "-c", PREPARE, repo_id, revision, str(workdir / "model"), str(workdir / "wheels")]
+    command += [str(hub_cache)] if hub_cache else []
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     return completed, hub.requests[first:]
 
@@ -112,13 +114,14 @@ def snapshot_files(path: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def from_main(hub, tmp_path_factory):
-    """REPO_ID prepared at "main": (model.json, its record, HF_HOME, the requests); the cache is removed after."""
+    """REPO_ID prepared at "main" into a study's compute.hub_cache: (model.json, its record, the hub cache, the
+    requests); the cache is removed after."""
     workdir = tmp_path_factory.mktemp("from_main")
-    completed, requests = prepare(hub, workdir, REPO_ID, "main")
+    completed, requests = prepare(hub, workdir, REPO_ID, "main", hub_cache=workdir / "resources" / "hub")
     assert completed.returncode == 0, completed.stderr[-4000:]
     model_json = workdir / "model" / "model.json"
-    yield model_json, json.loads(model_json.read_text()), workdir / "hf_home", requests
-    shutil.rmtree(workdir / "hf_home")  # 0.5 GB of weights
+    yield model_json, json.loads(model_json.read_text()), workdir / "resources" / "hub", requests
+    shutil.rmtree(workdir / "resources")  # 0.5 GB of weights
 
 
 def test_main_resolves_to_the_served_commit(from_main):
@@ -131,16 +134,18 @@ def test_main_resolves_to_the_served_commit(from_main):
     assert {request.revision for request in requests if request.endpoint in ("tree", "resolve")} == {COMMIT}
 
 
-def test_download_is_lean_and_lands_in_hf_home(from_main, smollm2_dir):
-    """Only the model's own files are downloaded (the decoys are never even asked for), into HF_HOME's hub cache."""
-    _, record, hf_home, requests = from_main
+def test_download_is_lean_and_lands_in_the_studys_hub_cache(from_main, smollm2_dir):
+    """Only the model's own files are downloaded (the decoys are never even asked for), into compute.hub_cache
+    (not HF_HOME); model.json records the attention implementation every job will load the model with."""
+    _, record, hub_cache, requests = from_main
     model_files = {path.name for path in smollm2_dir.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= model_files
     assert files_requested(requests, "GET") == model_files
     assert not files_requested(requests) & set(DECOYS)
     assert {request.endpoint for request in requests} == {"info", "tree", "resolve"}
     snapshot = Path(record["path"])
-    assert snapshot.resolve() == (hf_home / "hub" / "models--org--smollm2-test" / "snapshots" / COMMIT).resolve()
+    assert snapshot.resolve() == (hub_cache / "models--org--smollm2-test" / "snapshots" / COMMIT).resolve()
+    assert record["architecture"] == "LlamaConfig" and record["attn_implementation"] == "sdpa"
     assert snapshot_files(snapshot) == model_files
     for name in model_files - {"model.safetensors"}:
         assert (snapshot / name).read_bytes() == (smollm2_dir / name).read_bytes(), name
@@ -156,15 +161,20 @@ def test_weights_sha256_and_parameters_are_the_weights(from_main, smollm2_dir, w
     assert record["parameters"] == header_parameters(smollm2_dir / "model.safetensors") > 100_000_000
 
 
-def test_downloaded_model_matches_the_original(from_main, small_model):
-    """load_model on the hub model.json gives the original model: same token ids, equal logits."""
+def test_downloaded_model_matches_the_original_and_jobs_do_not_download_it_again(hub, from_main, small_model):
+    """load_model on the hub model.json (what every model job does) reads the study's hub cache: the hub receives
+    no request, so the weights are fetched once per study; it gives the original model: same token ids, equal
+    logits, with the attention implementation model.json records."""
     import torch
 
     from steering_reliability.models import load_model
 
     model_json, _, _, _ = from_main
     original, original_tokenizer = small_model
+    before = len(hub.requests)
     model, tokenizer = load_model(model_json)
+    assert len(hub.requests) == before
+    assert model.config._attn_implementation == "sdpa"
     text = "The capital of France is"
     ids = tokenizer(text, return_tensors="pt")["input_ids"]
     assert torch.equal(ids, original_tokenizer(text, return_tensors="pt")["input_ids"])
