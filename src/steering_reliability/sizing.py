@@ -13,7 +13,7 @@ needs more than the peak allocation: the CUDA context and cuBLAS workspaces (abo
 and the caching allocator's fragmentation. A job is said to fit when
 ``peak x 1.10 + 1 GiB <= the GPU's memory`` (``HEADROOM``).
 
-**Work and disk** are computed from the same prompts, as before in benchmarks/study_sizing.py:
+**Work and disk** are computed from the same prompts:
 the matmul FLOPs the engine cannot avoid (every prompt token once through the blocks it needs,
 the unsteered answers once, one copy of the answers per steering setting above the steering
 layer, the sweep's copies above each layer; attention left out) at an assumed sustained
