@@ -26,6 +26,7 @@ from steering_reliability.models import attention_implementation, bundled_config
 from steering_reliability.prompts import encode_rows
 from steering_reliability.sweep import layer_sweep
 
+from allocations import cpu_allocated_peak
 from conftest import REPO, SMALL_MODEL, TEST_MIRROR, load_real_items
 
 PAPER_MODELS = {  # hub id -> (parameters, the steering layer config/paper.yaml uses)
@@ -82,24 +83,6 @@ def test_a_forgotten_device_is_caught(items, monkeypatch):
     assert not isinstance(plain.value, DeviceMixError) and "embedding" not in plain.traceback[-1].name
 
 
-def _allocated_on_cpu(compute) -> int:
-    """Peak bytes the CPU allocator holds while ``compute()`` runs (torch.profiler's allocation records)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-        compute()
-    events = sorted(
-        (event.start_ns(), event.nbytes())
-        for event in profiler.profiler.kineto_results.events()
-        if event.name() == "[memory]"
-    )
-    live = peak = 0
-    for _, size in events:
-        live += size
-        peak = max(peak, live)
-    return peak
-
-
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
 def test_meta_memory_matches_what_the_cpu_allocates_for_the_same_code(attention, small_model_json, items):
     """The prediction the sizing command makes (live bytes on meta, above the weights) against the bytes the CPU
@@ -114,7 +97,7 @@ def test_meta_memory_matches_what_the_cpu_allocates_for_the_same_code(attention,
     def evaluate(model):
         return lambda: propensity_table(SteeringEngine(model, 2048, 8), items, 10, vectors, [-1.0, 0.0, 1.0])
 
-    actual = _allocated_on_cpu(evaluate(real))
+    actual = cpu_allocated_peak(evaluate(real))
     weights = resident_bytes(meta)
     with FakeAccelerator(weights) as fake:
         evaluate(meta)()

@@ -25,6 +25,7 @@ from steering_reliability.items import selected, split_items
 from steering_reliability.prompts import encode_rows
 from steering_reliability.sweep import layer_sweep
 
+from allocations import cpu_allocated_peak
 from conftest import SMALL_MODEL, SMALL_MODEL_LAYER, load_real_items, prepare_workdir, run_workflow, tiny_config
 from tiny_models import ATTENTION, tiny_model
 
@@ -141,18 +142,7 @@ def _device_peak(compute) -> int:
         torch.cuda.reset_peak_memory_stats(DEVICE)
         compute()
         return torch.cuda.max_memory_allocated(DEVICE) - base
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-        compute()
-    events = sorted(
-        (e.start_ns(), e.nbytes()) for e in profiler.profiler.kineto_results.events() if e.name() == "[memory]"
-    )
-    live = peak = 0
-    for _, size in events:
-        live += size
-        peak = max(peak, live)
-    return peak
+    return cpu_allocated_peak(compute)
 
 
 def test_an_out_of_memory_pass_on_the_device_is_split(items, record_property):

@@ -75,42 +75,45 @@ def schema_problem(error: Exception) -> str:
     return f"{key}: {found.message}"
 
 
-def run_check_config(arguments) -> int:
+def load_config(path: Path, command: str, schema_path: str | None = None) -> tuple[dict | None, int]:
+    """A config file validated against the schema (defaults filled in) and the cross-key checks: (config, 0), or
+    (None, exit code) after one line on stderr naming the file and the key (2: unreadable, 1: invalid)."""
     import yaml
     from snakemake.utils import validate
 
     from steering_reliability.config import ConfigError, check_config
 
-    schema = find_schema(arguments.schema)
+    schema = find_schema(schema_path)
     if schema is None:
-        where = (
-            f"--schema {arguments.schema}: no such file"
-            if arguments.schema
-            else f"no {SCHEMA} here or in the source tree; pass --schema"
-        )
-        print(f"check-config: {where}", file=sys.stderr)
-        return 2
-    path = Path(arguments.config)
+        where = f"--schema {schema_path}: no such file" if schema_path else f"no {SCHEMA} here or in the source tree"
+        print(f"{command}: {where}; pass --schema", file=sys.stderr)
+        return None, 2
     try:
         config = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
-        print(f"check-config: {path}: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
+        print(f"{command}: {path}: {' '.join(str(error).split())}", file=sys.stderr)
+        return None, 2
     if not isinstance(config, dict):
         found = "an empty file" if config is None else f"a {type(config).__name__}"
-        print(
-            f"check-config: {path}: a config is a mapping of keys (data, models, ...), this is {found}", file=sys.stderr
-        )
-        return 1
+        print(f"{command}: {path}: a config is a mapping of keys (data, models, ...), this is {found}", file=sys.stderr)
+        return None, 1
     try:
         validate(config, str(schema), set_default=True)
         check_config(config)
     except ConfigError as error:
-        print(f"check-config: {path}: {error}", file=sys.stderr)
-        return 1
+        print(f"{command}: {path}: {error}", file=sys.stderr)
+        return None, 1
     except Exception as error:  # snakemake's WorkflowError around the schema validator's error
-        print(f"check-config: {path}: {schema_problem(error)}", file=sys.stderr)
-        return 1
+        print(f"{command}: {path}: {schema_problem(error)}", file=sys.stderr)
+        return None, 1
+    return config, 0
+
+
+def run_check_config(arguments) -> int:
+    path = Path(arguments.config)
+    config, code = load_config(path, "check-config", arguments.schema)
+    if config is None:
+        return code
     print(f"{path}: valid (protocol {config['protocol']}, split {config['data']['split']})")
     for name, entry in config["models"].items():
         print(
@@ -143,20 +146,11 @@ def run_compare(arguments) -> int:
 
 
 def run_size(arguments) -> int:
-    import yaml
-    from snakemake.utils import validate
-
     from steering_reliability import sizing
-    from steering_reliability.config import ConfigError, check_config
 
-    schema = find_schema(None)
-    config = yaml.safe_load(Path(arguments.config).read_text())
-    try:
-        validate(config, str(schema), set_default=True)
-        check_config(config)
-    except ConfigError as error:
-        print(f"size: {arguments.config}: {error}", file=sys.stderr)
-        return 1
+    config, code = load_config(Path(arguments.config), "size")
+    if config is None:
+        return code
     raw = sizing.raw_folder(config, arguments.raw)
     try:
         tables = sizing.study_tables(config, raw)
@@ -181,16 +175,16 @@ def run_size(arguments) -> int:
 
 def run_gpu_check(arguments) -> int:
     import torch
-    import yaml
-    from snakemake.utils import validate
 
     from steering_reliability import gpu_check, sizing
-    from steering_reliability.config import check_config
     from steering_reliability.devices import DeviceError, resolve_device
     from steering_reliability.models import DTYPES
 
+    config, code = load_config(Path(arguments.config), "gpu-check")
+    if config is None:
+        return code
     try:
-        device = resolve_device(arguments.device, what="gpu-check")
+        device = resolve_device(arguments.device, what="this machine")
     except DeviceError as error:
         print(f"gpu-check: {error}", file=sys.stderr)
         return 2
@@ -204,9 +198,6 @@ def run_gpu_check(arguments) -> int:
     for dtype in (torch.bfloat16, torch.float32):
         rate = gpu_check.matmul_tflops(device, dtype, size, arguments.seconds)
         print(f"- dense matmul {size} x {size}, {dtype}: {rate:.2f} TFLOP/s")
-    config = yaml.safe_load(Path(arguments.config).read_text())
-    validate(config, str(find_schema(None)), set_default=True)
-    check_config(config)
     raw = sizing.raw_folder(config, arguments.raw)
     try:
         tables, personas = sizing.study_tables(config, raw), sizing.persona_table(config, raw)
@@ -254,6 +245,16 @@ def find_tests() -> Path | None:
         if (root / "tests" / "test_gpu.py").is_file():
             return root / "tests" / "test_gpu.py"
     return None
+
+
+def study_arguments(command: argparse.ArgumentParser) -> None:
+    """Where the commands that size a study find its raw files, tokenizers, prepared models and chosen layers."""
+    command.add_argument(
+        "--raw", default=None, help="the raw files (data.mirror layout; default: data.mirror, else resources/raw)"
+    )
+    command.add_argument("--tokenizer", default=None, help="a tokenizer for models that are not prepared")
+    command.add_argument("--models", default="resources/models", help="prepared models (model.json)")
+    command.add_argument("--results", default="results", help="a run's results (for layer: auto)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -312,9 +313,7 @@ def parser() -> argparse.ArgumentParser:
         "or --tokenizer.",
     )
     size_parser.add_argument("config", help="a config file, e.g. config/paper.yaml")
-    size_parser.add_argument(
-        "--raw", default=None, help="the raw files (data.mirror layout; default: data.mirror, else resources/raw)"
-    )
+    study_arguments(size_parser)
     size_parser.add_argument("--gpu-gb", type=float, nargs="+", default=[40, 48, 80], help="GPU sizes in GB")
     size_parser.add_argument(
         "--budgets",
@@ -324,11 +323,8 @@ def parser() -> argparse.ArgumentParser:
         help="token budgets to measure (default: the configured one, halved while the smallest GPU is too small)",
     )
     size_parser.add_argument("--tflops", type=float, default=100.0, help="assumed sustained TFLOP/s per GPU")
-    size_parser.add_argument("--tokenizer", default=None, help="a tokenizer for models that are not prepared")
-    size_parser.add_argument("--models", default="resources/models", help="prepared models (model.json)")
-    size_parser.add_argument("--results", default="results", help="a run's results (for layer: auto)")
     size_parser.set_defaults(run=run_size)
-    check_parser = commands.add_parser(
+    gpu_parser = commands.add_parser(
         "gpu-check",
         help="check the GPU before a study: device tests, throughput, predicted time",
         description="Run the device checks (tests/test_gpu.py: the engine on the device against the CPU in float32 "
@@ -337,15 +333,12 @@ def parser() -> argparse.ArgumentParser:
         "models (their shapes, random weights), and predict the study's time from its FLOPs. Exit 0: every check "
         "passed; 1: a check failed or none ran; 2: the device is not visible.",
     )
-    check_parser.add_argument("--device", default="cuda", help="the device to check (default: cuda)")
-    check_parser.add_argument("--config", default="config/paper.yaml", help="the study to time")
-    check_parser.add_argument("--raw", default=None, help="the raw files (default: data.mirror, else resources/raw)")
-    check_parser.add_argument("--tokenizer", default=None, help="a tokenizer for models that are not prepared")
-    check_parser.add_argument("--models", default="resources/models", help="prepared models (model.json)")
-    check_parser.add_argument("--results", default="results", help="a run's results (for layer: auto)")
-    check_parser.add_argument("--tests", default=None, help="tests/test_gpu.py (default: found in the clone)")
-    check_parser.add_argument("--seconds", type=float, default=5.0, help="seconds per throughput measurement")
-    check_parser.set_defaults(run=run_gpu_check)
+    gpu_parser.add_argument("--device", default="cuda", help="the device to check (default: cuda)")
+    gpu_parser.add_argument("--config", default="config/paper.yaml", help="the study to time")
+    study_arguments(gpu_parser)
+    gpu_parser.add_argument("--tests", default=None, help="tests/test_gpu.py (default: found in the clone)")
+    gpu_parser.add_argument("--seconds", type=float, default=5.0, help="seconds per throughput measurement")
+    gpu_parser.set_defaults(run=run_gpu_check)
     return main_parser
 
 

@@ -182,10 +182,7 @@ class SteeringEngine:
         self.check_items(items)
         self._shared = None  # released before the new one is computed
         prefixes = [item.prompt_ids[:-1] for item in items]
-        limit = min((len(ids) for ids in prefixes), default=1) - 1
-        shared = 0
-        while shared < limit and all(ids[shared] == prefixes[0][shared] for ids in prefixes):
-            shared += 1
+        shared = shared_prefix_length(prefixes)
         if shared == 0:
             return 0
         cache = DynamicCache(config=self.model.config)
@@ -689,3 +686,12 @@ def sliding_window(config) -> int | None:
     if layer_types is not None and "sliding_attention" not in layer_types:
         return None  # e.g. Qwen2 with use_sliding_window off
     return int(window)
+
+
+def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Tokens at the start of every sequence that all share, leaving each at least one token of its own."""
+    limit = min((len(ids) for ids in sequences), default=1) - 1
+    shared = 0
+    while shared < limit and all(ids[shared] == sequences[0][shared] for ids in sequences):
+        shared += 1
+    return shared

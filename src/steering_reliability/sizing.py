@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from steering_reliability.activations import letter_activations
-from steering_reliability.engine import SteeringEngine
+from steering_reliability.engine import SteeringEngine, shared_prefix_length
 from steering_reliability.evaluation import propensity_table
 from steering_reliability.fake_device import FakeAccelerator, meta_model, resident_bytes
 from steering_reliability.items import dataset_kind_and_path, load_items, selected, split_items
@@ -145,15 +145,7 @@ def measure_lengths(config, entry, tokenizer, personas, calls: dict[str, list[Ca
         ]
         prompts = tokenizer(texts, add_special_tokens=False)["input_ids"]
         call.lengths = [len(ids) for ids in prompts]
-        call.shared = _shared_length(prompts)
-
-
-def _shared_length(prompts: list[list[int]]) -> int:
-    limit = min(len(ids) for ids in prompts) - 1
-    shared = 0
-    while shared < limit and all(ids[shared] == prompts[0][shared] for ids in prompts):
-        shared += 1
-    return shared
+        call.shared = shared_prefix_length(prompts)
 
 
 # -- memory -------------------------------------------------------------------------
