@@ -29,20 +29,20 @@ def fake_gpus(count: int, memory_gb: float = 80) -> dict:
 
 
 def test_the_workstation_command_gives_each_model_job_its_own_gpu(tmp_path, small_model_json):
-    """README's command for N GPUs (`--resources gpu=N`), with more cores than GPUs: never more than two model jobs
-    at once on the two fake GPUs, never two at once on one GPU, both GPUs used."""
+    """README's command for N GPUs (`--resources gpu=N`), with more cores than GPUs and three activation jobs ready
+    at once: never more than two model jobs at once on the two fake GPUs, never two at once on one GPU, both used."""
     config = tiny_config(full_study=False)
     config["data"]["datasets"] = DATASETS
     config["models"][SMALL_MODEL]["device"] = "cuda"
     workdir = prepare_workdir(tmp_path / "run", config)
-    targets = [f"results/{SMALL_MODEL}/steering/{name}/items.parquet" for name in DATASETS]
+    targets = [f"results/{SMALL_MODEL}/activations/{name}.safetensors" for name in DATASETS]
     command = workflow_command(workdir, *targets, "--cores", "3", "--resources", "gpu=2")
     completed = subprocess.run(command, env=fake_gpus(2), capture_output=True, text=True)
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-4000:]
     records = [
         json.loads(path.read_text()) for path in sorted((workdir / "logs" / SMALL_MODEL / "benchmarks").rglob("*.json"))
     ]
-    assert len(records) == 2 * len(DATASETS)  # one cache and one evaluation job per dataset
+    assert len(records) == len(DATASETS)
     assert {record["device"] for record in records} == {"cuda:0", "cuda:1"}
     assert all(record["gpu"] in ("Fake GPU 0", "Fake GPU 1") for record in records)
     for record in records:
