@@ -205,7 +205,14 @@ STAND_INS = [
     "results/{model}/vectors/{dataset}.safetensors",
 ]
 # A site's own scheduling, per model, as a user writes it into the model entries (the plugins' own names)
-SITE = {"qwen1.5-14b-chat": {"gpu_model": "a100", "constraint": "gpu80gb", "slurm_partition": "gpu-large"}}
+SITE = {
+    "qwen1.5-14b-chat": {
+        "gpu_model": "a100",  # SLURM: --gpus=a100:1
+        "constraint": "gpu80gb",  # SLURM: -C
+        "slurm_partition": "gpu-large",
+        "machine_type": "a2-highgpu-1g",  # Kubernetes: a node selector
+    }
+}
 
 
 def paper_config(**compute) -> dict:
@@ -393,6 +400,8 @@ def test_kubernetes_submits_every_model_rule_of_the_paper_models_as_pods_that_fi
         assert mounts["models"] == "/models", "the volume that holds compute.hub_cache is mounted in every job"
         claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if v.get("persistentVolumeClaim")]
         assert claims == ["models"]
+        node_type = SITE.get(model, {}).get("machine_type")
+        assert (pod.get("nodeSelector") or {}) == ({"node.kubernetes.io/instance-type": node_type} if node_type else {})
         if model == CPU_MODEL:
             assert "nvidia.com/gpu" not in requests and not pod.get("tolerations"), f"{rule} {model}"
         else:

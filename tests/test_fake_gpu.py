@@ -106,6 +106,8 @@ def test_meta_memory_matches_what_the_cpu_allocates_for_the_same_code(attention,
     assert abs(predicted - actual) <= 0.05 * actual, (predicted, actual)
 
 
+# The two commands' runs share a worker with the tiny workflow run (conftest.py), which the other worker outlasts.
+@pytest.mark.xdist_group("tiny_run")
 def test_the_size_command_reports_the_measured_peaks_and_what_fits(tmp_path):
     """The sizing command on the tiny study's embedded model: the peaks it prints are the weights plus what the
     engine allocates, and a GPU between the weights and the need is said not to fit."""
@@ -117,19 +119,21 @@ def test_the_size_command_reports_the_measured_peaks_and_what_fits(tmp_path):
     config["models"][SMALL_MODEL]["layer"] = 10
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "steering_reliability", "size", str(tmp_path / "tiny.yaml")]
-    command += ["--gpu-gb", "1", "80", "--budgets", "2048", "--models", str(REPO / "resources/models")]
+    command += ["--gpu-gb", "1", "80", "--budgets", "16384", "--models", str(REPO / "resources/models")]
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    rows = [line for line in completed.stdout.splitlines() if line.startswith(f"| {SMALL_MODEL} | 2048")]
+    rows = [line for line in completed.stdout.splitlines() if line.startswith(f"| {SMALL_MODEL} | 16384")]
     assert len(rows) == 1
     cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
     weights, cache, evaluation, sweep, needed = (float(cell.split()[0]) for cell in cells[2:7])
     assert weights == pytest.approx(0.54, abs=0.006)  # 135M float32 parameters
     assert weights < min(cache, evaluation, sweep) < 1.0 and needed > 1.0
     assert cells[7:] == ["no", "fits"]
-    assert f"- {SMALL_MODEL} on a 80 GB GPU: fits at its token budget" in completed.stdout
+    assert f"- {SMALL_MODEL} on a 80 GB GPU: fits at its token budget 16384" in completed.stdout
+    assert f"- {SMALL_MODEL} on a 1 GB GPU: does NOT fit, even at token budget 16384" in completed.stdout
 
 
+@pytest.mark.xdist_group("tiny_run")
 def test_the_gpu_check_command_runs_the_device_checks_and_times_the_study(tmp_path):
     """`steering-reliability gpu-check` on this machine's CPU (its code is the same for CUDA): the device checks of
     tests/test_gpu.py run and are tabled with what they measured, the throughput is measured on the config's model
@@ -142,7 +146,7 @@ def test_the_gpu_check_command_runs_the_device_checks_and_times_the_study(tmp_pa
     del config["models"]["smollm2-local"]
     config["data"].update(mirror=str(TEST_MIRROR))
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "steering_reliability", "gpu-check", "--device", "cpu", "--seconds", "0.3"]
+    command = [sys.executable, "-m", "steering_reliability", "gpu-check", "--device", "cpu", "--seconds", "0.1"]
     command += ["--config", str(tmp_path / "tiny.yaml"), "--models", str(REPO / "resources/models")]
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]

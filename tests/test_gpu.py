@@ -48,15 +48,21 @@ def items(small_model, datasets_dir):
     return encode_rows(small_model[1], selected(table, "test"))
 
 
+@pytest.fixture(scope="module")
+def device_model(small_model_json):
+    """SmolLM2-135M in float32 on the device, loaded as a model job loads it."""
+    from steering_reliability.models import load_model
+
+    return load_model(small_model_json, device=DEVICE)[0]
+
+
 def _difference(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max())
 
 
-def test_the_engine_on_the_device_matches_the_cpu(small_model_json, small_model, items, record_property):
+def test_the_engine_on_the_device_matches_the_cpu(device_model, small_model, items, record_property):
     """SmolLM2-135M in float32: logit differences on the device against the CPU (TF32 and cuBLAS sums: not equal)."""
-    from steering_reliability.models import load_model
-
-    model, _ = load_model(small_model_json, device=DEVICE)
+    model = device_model
     assert next(model.parameters()).device.type == DEVICE.type
     vector = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(1))
     steerings = [Steering(vector, m, SMALL_MODEL_LAYER) for m in (-1.0, 0.0, 1.0)]  # a CPU vector: moved over
@@ -106,7 +112,7 @@ def test_every_architecture_and_job_type_agrees_with_the_cpu(case, items, record
     assert max(differences) < 1e-3
 
 
-def test_peak_memory_on_the_device_is_what_the_sizing_predicts(small_model_json, items, record_property):
+def test_peak_memory_on_the_device_is_what_the_sizing_predicts(small_model_json, device_model, items, record_property):
     """SmolLM2-135M evaluated at token budget 2048: the bytes the device's allocator peaks at (CUDA:
     max_memory_allocated; CPU: torch.profiler's allocation records) against the meta-device count that
     `steering-reliability size` reports, above the weights."""
@@ -114,9 +120,7 @@ def test_peak_memory_on_the_device_is_what_the_sizing_predicts(small_model_json,
 
     from transformers import AutoConfig
 
-    from steering_reliability.models import load_model
-
-    model, _ = load_model(small_model_json, device=DEVICE)
+    model = device_model
     attention = model.config._attn_implementation
     meta = meta_model(
         AutoConfig.from_pretrained(json.loads(small_model_json.read_text())["path"]), torch.float32, attention
