@@ -108,7 +108,7 @@ def test_meta_memory_matches_what_the_cpu_allocates_for_the_same_code(attention,
 
 # The two commands' runs share a worker with the tiny workflow run (conftest.py), which the other worker outlasts.
 @pytest.mark.xdist_group("tiny_run")
-def test_the_size_command_reports_the_measured_peaks_and_what_fits(tmp_path):
+def test_the_size_command_reports_the_measured_peaks_and_what_fits(tmp_path, small_model_json):
     """The sizing command on the tiny study's embedded model: the peaks it prints are the weights plus what the
     engine allocates, and a GPU between the weights and the need is said not to fit."""
     import yaml
@@ -134,7 +134,7 @@ def test_the_size_command_reports_the_measured_peaks_and_what_fits(tmp_path):
 
 
 @pytest.mark.xdist_group("tiny_run")
-def test_the_gpu_check_command_runs_the_device_checks_and_times_the_study(tmp_path):
+def test_the_gpu_check_command_runs_the_device_checks_and_times_the_study(tmp_path, small_model_json):
     """`steering-reliability gpu-check` on this machine's CPU (its code is the same for CUDA): the device checks of
     tests/test_gpu.py run and are tabled with what they measured, the throughput is measured on the config's model
     with its shapes, and the study's time is predicted."""
