@@ -530,3 +530,20 @@ def test_a_change_to_the_package_code_marks_exactly_the_outputs_it_affects(tiny_
     assert set(planned) - {"total"} == {"bias_regression", "figures", "summary", "manifest", "all"}
     unchanged = subprocess.run(workflow_command(workdir, "-n"), capture_output=True, text=True)
     assert "Nothing to be done" in _console(unchanged)
+
+
+def test_a_killed_writers_temporary_file_is_removed_when_the_artifact_is_written_again(tmp_path):
+    """SIGKILL skips a writer's clean-up and leaves its temporary sibling; the rerun of the job that makes the
+    artifact removes it (a killed-and-resumed run's results then hold exactly a clean run's files)."""
+    import pandas as pd
+
+    from steering_reliability.artifacts import write_table
+
+    target = tmp_path / "steering" / "items.parquet"
+    target.parent.mkdir(parents=True)
+    stale = target.parent / ".items.parquet.k1ll3d.partial"
+    stale.write_bytes(b"half a parquet file")
+    other = target.parent / ".propensities.parquet.k1ll3d.partial"  # another artifact's: not this writer's to remove
+    other.write_bytes(b"half")
+    write_table(pd.DataFrame({"a": [1]}), target)
+    assert sorted(path.name for path in target.parent.iterdir()) == [other.name, "items.parquet"]

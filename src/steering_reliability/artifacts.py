@@ -7,6 +7,7 @@ rules run in environments without torch.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -37,9 +38,15 @@ class ArtifactError(RuntimeError):
 
 @contextmanager
 def atomic_path(destination: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``destination``; rename it there on success."""
+    """Yield a temporary path beside ``destination``; rename it there on success.
+
+    Temporary files of the same destination left by a killed job (SIGKILL skips the clean-up) are
+    removed first: only the job making ``destination`` writes them.
+    """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    for stale in destination.parent.glob(f".{glob.escape(destination.name)}.*.partial"):
+        stale.unlink(missing_ok=True)
     handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial")
     os.close(handle)
     temporary = Path(temporary)
