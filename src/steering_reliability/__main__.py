@@ -209,10 +209,13 @@ def run_gpu_check(arguments) -> int:
         transformers_config = sizing.model_config(name, entry, Path(arguments.models))
         plan = None
         if tables is not None:
-            plan = sizing.plan_model(
-                config, name, tables, personas, Path(arguments.models), Path(arguments.results), arguments.tokenizer
-            )
-            plans.append(plan)
+            try:
+                plan = sizing.plan_model(
+                    config, name, tables, personas, Path(arguments.models), Path(arguments.results), arguments.tokenizer
+                )
+                plans.append(plan)
+            except FileNotFoundError as error:
+                print(f"- {name}: no study time ({error})")
         dtype = DTYPES[entry["dtype"]]
         meta = sizing.meta_model(transformers_config, dtype)
         weights = sizing.model_shape(meta).parameters * sizing.BYTES[entry["dtype"]]
