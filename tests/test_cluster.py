@@ -28,14 +28,21 @@ STUBS = REPO / "tests" / "stubs" / "slurm"
 MODEL_RULES = {"cache_activations", "evaluate_steering", "layer_sweep"}
 # the model rules of the in-distribution study (the tiny runs here leave out OOD and the sweep)
 ID_MODEL_RULES = {"cache_activations", "evaluate_steering"}
+# the jobs of a model stage are rules <stage>_<n>, one per group of datasets (compute.datasets_per_job)
+GROUPED_RULES = {f"{rule}_1" for rule in MODEL_RULES}
 # what the tiny model's jobs ask for (models.<name>.resources)
 MODEL_RESOURCES = {"mem_mb": 3000, "runtime": 20}
 LOCAL_RULES = {"fetch_raw_file", "prepare_model"}
 
 
 def submitted_rule(argv: list[str]) -> str:
+    """The rule of a submission, a model stage's job named by its stage (cache_activations_2: cache_activations)."""
     comment = argv[argv.index("--comment") + 1]
-    return re.match(r"rule_(\w+?)(_wildcards_.*)?$", comment).group(1)
+    return stage(re.match(r"rule_(\w+?)(_wildcards_.*)?$", comment).group(1))
+
+
+def stage(rule: str) -> str:
+    return re.sub(r"_\d+$", "", rule)
 
 
 def _slurm(workdir: Path, *extra: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
@@ -119,7 +126,7 @@ def test_a_gpu_job_without_a_visible_gpu_fails_at_once(slurm_run):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     shutil.rmtree(workdir / "stub")  # a fresh stub scheduler: job ids start again
     target = "results/smollm2-135m-instruct/activations/anti-LGBTQ-rights.safetensors"
-    completed, jobs = _slurm(workdir, target, "--forcerun", "cache_activations", "--retries", "0")
+    completed, jobs = _slurm(workdir, target, "--forcerun", "cache_activations_1", "--retries", "0")
     assert completed.returncode != 0
     assert [submitted_rule(job["argv"]) for job in jobs] == ["cache_activations"]
     assert "--gpus=1" in jobs[0]["argv"]
@@ -154,6 +161,9 @@ def test_model_job_resources_follow_the_model_and_the_attempt(tmp_path):
     # a 135M model on the CPU: twice its 540 MB of float32 weights + 4000 MB; no gpu resource at all
     assert requested(small) == {"mem_mb": 5080, "runtime": 120, "disk_mb": 10000, "token_budget": 16384}
     assert requested({**small, "resources": {"runtime": 30}}, 3)["runtime"] == 90
+    # a job over 10 datasets (compute.datasets_per_job) asks for 10 times the runtime, the same memory
+    grouped = model_job_resources({**small, "resources": {"runtime": 30}}, model_json, 1, compute, datasets=10)
+    assert (grouped["runtime"], grouped["mem_mb"]) == (300, 5080)
 
 
 def test_hub_model_loads_where_the_preparing_hosts_cache_is_absent(tmp_path, small_model_json):
@@ -234,8 +244,9 @@ def paper_stand_ins(config: dict) -> dict[str, bytes]:
     for model, entry in config["models"].items():
         record = {"name": model, "source": entry["source"], "id": entry["id"], "path": "/not/prepared/here"}
         for pattern in STAND_INS:
-            path = pattern.format(model=model, dataset=PAPER_DATASET)
-            files[path] = json.dumps({**record, "layer": 1}).encode() if path.endswith(".json") else b"stand-in"
+            for dataset in config["data"]["datasets"]:
+                path = pattern.format(model=model, dataset=dataset)
+                files[path] = json.dumps({**record, "layer": 1}).encode() if path.endswith(".json") else b"stand-in"
     return files
 
 
@@ -243,17 +254,22 @@ def paper_targets(config: dict) -> list[str]:
     return [pattern.format(model=m, dataset=PAPER_DATASET) for m in config["models"] for pattern in TARGETS.values()]
 
 
-def expected(config: dict, model: str, attempt: int = 1) -> dict:
+def expected(config: dict, model: str, attempt: int = 1, datasets: int = 1) -> dict:
     from steering_reliability.job_resources import model_job_resources
 
     entry = config["models"][model]
     entry = {"dtype": "float32", "device": "auto", **entry}
-    return model_job_resources(entry, None, attempt, config["compute"])
+    return model_job_resources(entry, None, attempt, config["compute"], datasets=datasets)
+
+
+def job_datasets(config: dict, rule: str) -> int:
+    """How many datasets one job of the stage covers in paper_config (paper.yaml groups them: all in one job)."""
+    return len(config["sweep"]["datasets"] if rule == "layer_sweep" else config["data"]["datasets"])
 
 
 def submitted_model(comment: str) -> str:
-    """The model of a paper submission's comment: rule_<rule>_wildcards_<model>_<dataset>."""
-    return re.fullmatch(rf"rule_\w+?_wildcards_(.+)_{PAPER_DATASET}", comment).group(1)
+    """The model of a paper submission's comment: rule_<rule>_<n>_wildcards_<model>."""
+    return re.fullmatch(r"rule_\w+?_\d+_wildcards_(.+)", comment).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +308,7 @@ def slurm_paper(tmp_path_factory):
         "--max-status-checks-per-second",
         "100",
         "--allowed-rules",
-        *MODEL_RULES,
+        *GROUPED_RULES,
         "--keep-going",
         *paper_targets(config),
     )
@@ -323,7 +339,8 @@ def test_slurm_submits_every_model_rule_of_the_paper_models_with_their_resources
         assert rule in MODEL_RULES
         assert len(submissions) == 1, f"{comment}: submitted {len(submissions)} times"
         for attempt, argv in enumerate(submissions, start=1):
-            want = expected(config, model, attempt)
+            # one job for the stage's datasets: the model's runtime per dataset, times the datasets
+            want = expected(config, model, attempt, job_datasets(config, rule))
             assert _flag(argv, "--mem") == str(want["mem_mb"]) and _flag(argv, "-t") == str(want["runtime"]), comment
             assert _flag(argv, "-p") == want["slurm_partition"] or (model not in SITE and _flag(argv, "-p") == "gpu")
             assert _flag(argv, "-A") == "lab-gpu"
@@ -381,7 +398,7 @@ def test_kubernetes_submits_every_model_rule_of_the_paper_models_as_pods_that_fi
         s3_bucket,
         config,
         *paper_targets(config),
-        extra=("--allowed-rules", *MODEL_RULES, "--keep-going", "--kubernetes-persistent-volumes", "models:/models"),
+        extra=("--allowed-rules", *GROUPED_RULES, "--keep-going", "--kubernetes-persistent-volumes", "models:/models"),
     )
     assert jobs, (completed.stdout + completed.stderr)[-4000:]
     seen = set()
@@ -389,11 +406,11 @@ def test_kubernetes_submits_every_model_rule_of_the_paper_models_as_pods_that_fi
         pod = job["spec"]["template"]["spec"]
         container = pod["containers"][0]
         command = container["args"][-1]
-        rule = re.search(r"--target-jobs '?(\w+):", command).group(1)
+        rule = stage(re.search(r"--target-jobs '?(\w+):", command).group(1))
         model = re.search(r"model=([\w.-]+)", command).group(1)
         seen.add((rule, model))
         attempt = int(re.search(r"--attempt (\d+)", command).group(1))  # every job fails here: the retry is attempt 2
-        want = expected(config, model, attempt)
+        want = expected(config, model, attempt, job_datasets(config, rule))
         requests = container["resources"]["requests"]
         assert requests["memory"] == f"{want['mem_mb']}M" and requests["ephemeral-storage"] == f"{want['disk_mb']}M"
         mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}

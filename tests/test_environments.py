@@ -17,6 +17,10 @@ from conftest import REPO
 
 RULES = REPO / "workflow" / "rules"
 RULE_BLOCK = re.compile(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", re.MULTILINE)
+# a model stage's rules, one per group of datasets, defined in a loop: named <stage>_<index>
+GROUP_RULE_BLOCK = re.compile(
+    r'^    rule:\n        name:\n            f"(\w+?)_\{index\}"\n((?:[ \t]+.*\n|\n)*)', re.MULTILINE
+)
 # pandas reads and writes parquet through pyarrow without importing it by name
 IMPLIED = {"pandas": {"pyarrow"}}
 
@@ -24,7 +28,8 @@ IMPLIED = {"pandas": {"pyarrow"}}
 def rules() -> dict[str, dict[str, str]]:
     found = {}
     for path in sorted(RULES.glob("*.smk")):
-        for name, body in RULE_BLOCK.findall(path.read_text()):
+        text = path.read_text()
+        for name, body in RULE_BLOCK.findall(text) + GROUP_RULE_BLOCK.findall(text):
             entry = {"file": path.name}
             for directive in ("conda", "script"):
                 match = re.search(rf"^\s+{directive}:\s*\n\s+\"([^\"]+)\"", body, re.MULTILINE)

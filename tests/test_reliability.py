@@ -385,8 +385,14 @@ def test_one_config_file_is_one_study_from_the_repository_root(name):
     assert planned == models, completed.stdout[-3000:]
     if name == "paper.yaml":
         assert models == {"llama-2-7b-chat", "qwen1.5-14b-chat", "gemma-2-2b-it"}
-        # 3 models x 40 datasets: one activation cache and one evaluation per (model, dataset)
-        assert int(counts["cache_activations"]) == int(counts["evaluate_steering"]) == 120
+        # 3 models x 40 datasets, grouped into jobs (compute.datasets_per_job): each model is loaded once per
+        # job, a handful of times per stage; every (model, dataset) has its activation cache and evaluation
+        per_job = yaml.safe_load((REPO / "config" / name).read_text())["compute"]["datasets_per_job"]
+        for stage, rule in (("activations", "cache_activations"), ("evaluation", "evaluate_steering")):
+            jobs = -(-40 // per_job[stage])
+            assert [int(counts[f"{rule}_{index}"]) for index in range(1, jobs + 1)] == [3] * jobs
+            assert f"{rule}_{jobs + 1}" not in counts
+        assert len(set(re.findall(r"results/[^/\s,]+/activations/[^/\s,]+\.safetensors", completed.stdout))) == 120
 
 
 # --- data downloads, failing jobs, corrupted artifacts ---------------------------------
@@ -457,22 +463,65 @@ def finished_copy(tiny_run, tmp_path):
 
 
 def test_a_truncated_artifact_is_named_before_use_and_re_made_when_deleted(finished_copy):
+    """A dataset that fails in the middle of a grouped model job: named, and the rerun redoes only it and the rest.
+
+    The tiny study evaluates its three datasets in one job (compute.datasets_per_job.evaluation);
+    the second one's vectors are truncated. The first dataset, finished before the failure, is kept
+    for the rerun (Snakemake deletes a failed job's outputs) and linked back, not computed again.
+    """
     workdir, _ = finished_copy
-    vectors = workdir / "results/smollm2-135m-instruct/vectors/corrigible-neutral-HHH.safetensors"
+    model = workdir / "results/smollm2-135m-instruct"
+    datasets = ["corrigible-neutral-HHH", "anti-LGBTQ-rights", "truthfulqa"]
+    originals = {name: (model / f"steering/{name}/items.parquet").read_bytes() for name in datasets}
+    vectors = model / "vectors/anti-LGBTQ-rights.safetensors"
     original = vectors.read_bytes()
     vectors.write_bytes(original[: len(original) // 2])
-    target = "results/smollm2-135m-instruct/steering/corrigible-neutral-HHH/items.parquet"
+    target = "results/smollm2-135m-instruct/steering/truthfulqa/items.parquet"
     completed = subprocess.run(workflow_command(workdir, target), capture_output=True, text=True)
     console = _console(completed)
     assert completed.returncode != 0
     assert (
-        "ERROR in rule evaluate_steering: results/smollm2-135m-instruct/vectors/corrigible-neutral-HHH.safetensors: "
+        "ERROR in rule evaluate_steering, dataset anti-LGBTQ-rights (job evaluate_steering_1): "
+        "results/smollm2-135m-instruct/vectors/anti-LGBTQ-rights.safetensors: "
         "its bytes differ from what rule steering_vectors wrote"
     ) in console, console[-3000:]
     assert "Delete it and run snakemake again to re-make it" in console and "Traceback" not in console
+    assert "1 finished dataset(s) of 3 are kept in results/.resume/smollm2-135m-instruct/evaluate_steering" in console
+    assert not (model / "steering/corrigible-neutral-HHH/items.parquet").exists()  # removed by Snakemake
+    kept = workdir / "results/.resume/smollm2-135m-instruct/evaluate_steering/corrigible-neutral-HHH"
+    assert len(list(kept.glob("*/slopes/items.parquet"))) == 1
     vectors.unlink()
     run_workflow(workdir, target)
     assert vectors.read_bytes() == original  # re-made, byte for byte
+    for name in datasets:
+        assert (model / f"steering/{name}/items.parquet").read_bytes() == originals[name], name
+    logs = workdir / "logs/smollm2-135m-instruct/steering"
+    assert "outputs restored from results/.resume" in (logs / "corrigible-neutral-HHH.log").read_text()
+    for name in datasets[1:]:
+        assert "restored" not in (logs / f"{name}.log").read_text()  # computed again
+    assert not (workdir / "results/.resume").exists()  # emptied once the whole job finished
+
+
+def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy):
+    """One dataset per job (91 loads of a model in the paper's study) against the grouped default: compare-runs."""
+    from steering_reliability.run_diff import compare_runs
+
+    workdir, _ = finished_copy
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config.setdefault("compute", {})["datasets_per_job"] = {"activations": 1, "evaluation": 1, "sweep": 1}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    model = "results/smollm2-local"
+    forced = [f"{model}/activations/{name}.safetensors" for name in config["data"]["datasets"]]
+    forced += [f"{model}/sweep/{name}/propensities.parquet" for name in config["sweep"]["datasets"]]
+    completed = subprocess.run(
+        workflow_command(workdir, f"{model}/manifest.json", "--forcerun", *forced), capture_output=True, text=True
+    )
+    assert completed.returncode == 0, _console(completed)[-3000:]
+    assert "cache_activations_3" in _console(completed) and "layer_sweep_2" in _console(completed)
+    diffs = compare_runs(tiny_run[0] / "results", workdir / "results")
+    assert len(diffs) > 100 and all(diff.status == "identical" for diff in diffs), [
+        diff.line() for diff in diffs if diff.status != "identical"
+    ]
 
 
 def test_a_raw_file_edited_after_it_was_fetched_is_refused(finished_copy):

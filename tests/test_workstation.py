@@ -34,6 +34,7 @@ def test_the_workstation_command_gives_each_model_job_its_own_gpu(tmp_path, smal
     config = tiny_config(full_study=False)
     config["data"]["datasets"] = DATASETS
     config["models"][SMALL_MODEL]["device"] = "cuda"
+    config.setdefault("compute", {})["datasets_per_job"] = {"activations": 1}  # three jobs, not one
     workdir = prepare_workdir(tmp_path / "run", config)
     targets = [f"results/{SMALL_MODEL}/activations/{name}.safetensors" for name in DATASETS]
     command = workflow_command(workdir, *targets, "--cores", "3", "--resources", "gpu=2")

@@ -62,10 +62,13 @@ def config_hash(config: dict, model: str | None = None) -> str:
     """A short, stable hash of the config that an artifact depends on (recorded in its metadata).
 
     With ``model``, the other models' entries are left out: adding a model to a study does not
-    change the hash (nor the bytes) of another model's artifacts.
+    change the hash (nor the bytes) of another model's artifacts. How datasets are grouped into
+    jobs (``compute.datasets_per_job``) is left out too: it changes no artifact.
     """
     if model is not None and model in config.get("models", {}):
         config = {**config, "models": {model: config["models"][model]}}
+    if "datasets_per_job" in config.get("compute", {}):
+        config = {**config, "compute": {k: v for k, v in config["compute"].items() if k != "datasets_per_job"}}
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -9,7 +9,8 @@ Defaults (each can be set per model under ``models.<name>.resources``):
 * ``mem_mb`` (host memory): on a GPU the weights stream to the device, so the host needs
   the weight file size plus 8000 MB; on the CPU the weights live in host memory, so twice
   their size (weights plus activations and the tokenizer) plus 4000 MB;
-* ``runtime`` (minutes): 120 on the first attempt;
+* ``runtime`` (minutes): per dataset the job covers (``compute.datasets_per_job``), 120 on the
+  first attempt: a job of n datasets asks for n times the model's runtime;
 * ``disk_mb`` (a job's local disk: the inputs and outputs a Kubernetes pod stages): 10000;
 * the executor plugins' own names, passed through only when set: ``gpu_model``,
   ``constraint``, ``gres``, ``qos``, ``slurm_partition``, ``slurm_account``, ``slurm_extra``
@@ -71,15 +72,19 @@ def token_budget(entry: dict, compute: dict | None, attempt: int = 1) -> int:
 
 
 def model_job_resources(
-    entry: dict, model_json: str | Path | None = None, attempt: int = 1, compute: dict | None = None
+    entry: dict,
+    model_json: str | Path | None = None,
+    attempt: int = 1,
+    compute: dict | None = None,
+    datasets: int = 1,
 ) -> dict[str, int | str | None]:
-    """Every resource of a job of the model configured by ``entry`` (None: not requested)."""
+    """Every resource of a job of the model configured by ``entry`` over ``datasets`` datasets (None: not requested)."""
     configured = entry.get("resources", {})
     gpu = requested_gpus(entry)
     resources: dict[str, int | str | None] = {
         "gpu": gpu or None,
         "gpu_manufacturer": configured.get("gpu_manufacturer", "nvidia") if gpu else None,
-        "runtime": int(configured.get("runtime", DEFAULT_RUNTIME)) * attempt,
+        "runtime": int(configured.get("runtime", DEFAULT_RUNTIME)) * datasets * attempt,
         "disk_mb": int(configured.get("disk_mb", DEFAULT_DISK_MB)),
         "token_budget": token_budget(entry, compute, attempt),
     }

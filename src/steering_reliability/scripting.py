@@ -25,15 +25,18 @@ def script_context(snakemake) -> Iterator[logging.Logger]:
     stream = open(log_path, "w") if log_path else sys.stderr
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     logger = logging.getLogger(snakemake.rule)
+    what = f"rule {snakemake.rule}"
+    if getattr(snakemake, "job", None):  # one dataset of a job that covers several (dataset_groups)
+        what += f", dataset {snakemake.wildcards.dataset} (job {snakemake.job})"
     try:
         with contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
             try:
                 input_hashes = verify_inputs(snakemake)
                 yield logger
             except Exception as error:
-                logger.exception("rule %s failed", snakemake.rule)
+                logger.exception("%s failed", what)
                 where = f" (traceback in {log_path})" if log_path else ""
-                print(f"ERROR in rule {snakemake.rule}: {error}{where}", file=sys.__stderr__, flush=True)
+                print(f"ERROR in {what}: {error}{where}", file=sys.__stderr__, flush=True)
                 raise SystemExit(1) from None
             write_records(snakemake, input_hashes)
     finally:

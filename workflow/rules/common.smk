@@ -5,6 +5,7 @@ from snakemake.utils import validate
 
 from steering_reliability.code_version import code_version as package_code_version
 from steering_reliability.config import ConfigError, check_config, check_hub_cache
+from steering_reliability.dataset_groups import STAGE_RULES, groups
 from steering_reliability.items import dataset_kind_and_path, pinned_checksums
 from steering_reliability.job_resources import (
     PASS_THROUGH,
@@ -148,12 +149,17 @@ def default_resource(name, wildcards, input, attempt):
     return evaluated.value
 
 
-def model_resource(name):
-    """Resource callable of the jobs that run the model: follows the model's entry and size, and the attempt."""
+def model_resource(name, datasets):
+    """Resource callable of a job that runs the model on ``datasets`` datasets: follows the model's
+    entry and size, the number of datasets (runtime) and the attempt."""
 
     def resource(wildcards, input, attempt):
         value = model_job_resources(
-            config["models"][wildcards.model], input.model, attempt, config["compute"]
+            config["models"][wildcards.model],
+            input.model,
+            attempt,
+            config["compute"],
+            datasets=datasets,
         )[name]
         if value is None and name in PASS_THROUGH:
             return default_resource(name, wildcards, input, attempt)
@@ -162,10 +168,12 @@ def model_resource(name):
     return resource
 
 
-# What the jobs that run the model ask a scheduler for (README, "The paper-scale study on a GPU
-# cluster"). A resource whose value is None is not requested at all: a CPU model's jobs carry no
-# gpu resource, so no scheduler gives them a GPU and Kubernetes adds no GPU toleration.
-MODEL_JOB = {name: model_resource(name) for name in RESOURCE_NAMES}
+def model_job(datasets):
+    """What a job that runs the model on ``datasets`` datasets asks a scheduler for (README, "The
+    paper-scale study on GPUs"). A resource whose value is None is not requested at all: a CPU model's
+    jobs carry no gpu resource, so no scheduler gives them a GPU and Kubernetes adds no GPU toleration.
+    """
+    return {name: model_resource(name, datasets) for name in RESOURCE_NAMES}
 
 
 def code_version(script):
@@ -199,16 +207,6 @@ def layer_choice_inputs(wildcards):
     return []
 
 
-def dataset_variants(wildcards):
-    """The prompt variants of a dataset: the OOD study's five, or the baseline alone."""
-    return VARIANTS if wildcards.dataset in OOD_DATASETS else [BASELINE]
-
-
-def dataset_personas(wildcards):
-    """The persona sentences, needed by the datasets of the OOD study."""
-    return PERSONAS if wildcards.dataset in OOD_DATASETS else []
-
-
 def model_params(wildcards):
     """What a job that runs the model needs to know about it and about the prompts."""
     entry = config["models"][wildcards.model]
@@ -224,6 +222,101 @@ def model_params(wildcards):
         "batch_size": entry["batch_size"] or config["compute"]["batch_size"],
         "bf16_fallback": entry["bf16_fallback"],
     }
+
+
+# --- model jobs over groups of datasets (compute.datasets_per_job; steering_reliability.dataset_groups)
+STAGE_DATASETS = {
+    "activations": DATASETS,
+    "evaluation": DATASETS,
+    "sweep": SWEEP_DATASETS,
+}
+# per stage: the logs folder of each dataset, and each dataset's outputs by name
+STAGE_LOGS = {"activations": "activations", "evaluation": "steering", "sweep": "sweep"}
+STAGE_OUTPUTS = {
+    "activations": {"activations": "results/{model}/activations/{dataset}.safetensors"},
+    "evaluation": {
+        "propensities": "results/{model}/steering/{dataset}/propensities.parquet",
+        "slopes": "results/{model}/steering/{dataset}/items.parquet",
+        "activations": "results/{model}/steering/{dataset}/activations.safetensors",
+    },
+    "sweep": {
+        "activations": "results/{model}/sweep/{dataset}/activations.safetensors",
+        "propensities": "results/{model}/sweep/{dataset}/propensities.parquet",
+    },
+}
+
+
+def stage_groups(stage):
+    """The stage's datasets, one list per job (config order)."""
+    return groups(STAGE_DATASETS[stage], config["compute"]["datasets_per_job"][stage])
+
+
+def dataset_inputs(stage, model, dataset):
+    """The files one dataset of a model stage reads, by name."""
+    inputs = {
+        "dataset": f"results/datasets/{dataset}.parquet",
+        "model": f"resources/models/{model}/model.json",
+    }
+    if stage != "sweep":
+        if stage == "evaluation":
+            inputs["vectors"] = f"results/{model}/vectors/{dataset}.safetensors"
+        inputs["layer"] = f"results/{model}/layer.json"
+        if dataset in OOD_DATASETS:
+            inputs["personas"] = PERSONAS
+    return inputs
+
+
+def dataset_plan(stage, model, dataset):
+    """One dataset of a model job: what it would read, write, log and know as a job of its own."""
+    wildcards = {"model": model, "dataset": dataset}
+    return {
+        "rule": STAGE_RULES[stage],
+        "input": dataset_inputs(stage, model, dataset),
+        "output": {
+            name: pattern.format(**wildcards)
+            for name, pattern in STAGE_OUTPUTS[stage].items()
+        },
+        "log": {"job": f"logs/{model}/{STAGE_LOGS[stage]}/{dataset}.log"},
+        "params": {"variants": VARIANTS if dataset in OOD_DATASETS else [BASELINE]},
+    }
+
+
+def group_inputs(stage, datasets):
+    """Input function of a model job: every file its datasets read (the model's model.json apart)."""
+
+    def inputs(wildcards):
+        files = []
+        for dataset in datasets:
+            for name, path in dataset_inputs(stage, wildcards.model, dataset).items():
+                if name != "model" and path not in files:
+                    files.append(path)
+        return files
+
+    return inputs
+
+
+def group_plan(stage, datasets):
+    """Params function of a model job: each dataset's plan, in order."""
+
+    def plan(wildcards):
+        return {
+            dataset: dataset_plan(stage, wildcards.model, dataset)
+            for dataset in datasets
+        }
+
+    return plan
+
+
+def group_outputs(stage, datasets):
+    return [
+        pattern.replace("{model}", "{{model}}").format(dataset=dataset)
+        for dataset in datasets
+        for pattern in STAGE_OUTPUTS[stage].values()
+    ]
+
+
+def group_logs(stage, datasets):
+    return [f"logs/{{model}}/{STAGE_LOGS[stage]}/{dataset}.log" for dataset in datasets]
 
 
 def per_dataset(pattern, ood=False, sweep=False, **fixed):

@@ -1,37 +1,38 @@
 # Steering evaluation on the test split: every vector of the dataset on every prompt variant
-# in one job (one model load; the ID setting is the baseline vector on the baseline prompts),
-# and the per-dataset steerability table.
+# (the ID setting is the baseline vector on the baseline prompts), and the per-dataset
+# steerability table.
 
 
-rule evaluate_steering:
-    input:
-        dataset="results/datasets/{dataset}.parquet",
-        model="resources/models/{model}/model.json",
-        vectors="results/{model}/vectors/{dataset}.safetensors",
-        layer=layer_file,
-        personas=dataset_personas,
-    output:
-        propensities="results/{model}/steering/{dataset}/propensities.parquet",
-        slopes="results/{model}/steering/{dataset}/items.parquet",
-        activations="results/{model}/steering/{dataset}/activations.safetensors",
-    log:
-        job="logs/{model}/steering/{dataset}.log",
-        # peak GPU and host memory, device, dtype and token budget (beside the benchmark file)
-        memory="logs/{model}/benchmarks/evaluate_steering/{dataset}.memory.json",
-    benchmark:
-        "logs/{model}/benchmarks/evaluate_steering/{dataset}.tsv"
-    conda:
-        "../../envs/model.yaml"
-    threads: config["compute"]["threads_per_job"]
-    resources:
-        **MODEL_JOB,
-    params:
-        code=code_version("evaluate_steering.py"),
-        model=model_params,
-        variants=dataset_variants,
-        multipliers=config["steering"]["multipliers"],
-    script:
-        "../scripts/evaluate_steering.py"
+# One job per group of datasets (compute.datasets_per_job.evaluation): the model is loaded once per
+# job, and each dataset's outputs, log and provenance are its own (dataset_groups).
+for index, datasets in enumerate(stage_groups("evaluation"), start=1):
+
+    rule:
+        name:
+            f"evaluate_steering_{index}"
+        input:
+            model="resources/models/{model}/model.json",
+            datasets=group_inputs("evaluation", datasets),
+        output:
+            group_outputs("evaluation", datasets),
+        log:
+            *group_logs("evaluation", datasets),
+            # peak GPU and host memory, device, dtype and token budget (beside the benchmark file)
+            memory=f"logs/{{model}}/benchmarks/evaluate_steering/job-{index}.memory.json",
+        benchmark:
+            f"logs/{{model}}/benchmarks/evaluate_steering/job-{index}.tsv"
+        conda:
+            "../../envs/model.yaml"
+        threads: config["compute"]["threads_per_job"]
+        resources:
+            **model_job(len(datasets)),
+        params:
+            code=code_version("evaluate_steering.py"),
+            model=model_params,
+            datasets=group_plan("evaluation", datasets),
+            multipliers=config["steering"]["multipliers"],
+        script:
+            "../scripts/evaluate_steering.py"
 
 
 rule steerability_table:

@@ -3,30 +3,35 @@
 # and the effect of the multiplier range on steerability.
 
 
-rule layer_sweep:
-    input:
-        dataset="results/datasets/{dataset}.parquet",
-        model="resources/models/{model}/model.json",
-    output:
-        activations="results/{model}/sweep/{dataset}/activations.safetensors",
-        propensities="results/{model}/sweep/{dataset}/propensities.parquet",
-    log:
-        job="logs/{model}/sweep/{dataset}.log",
-        # peak GPU and host memory, device, dtype and token budget (beside the benchmark file)
-        memory="logs/{model}/benchmarks/layer_sweep/{dataset}.memory.json",
-    benchmark:
-        "logs/{model}/benchmarks/layer_sweep/{dataset}.tsv"
-    conda:
-        "../../envs/model.yaml"
-    threads: config["compute"]["threads_per_job"]
-    resources:
-        **MODEL_JOB,
-    params:
-        code=code_version("layer_sweep.py"),
-        model=model_params,
-        sweep=config["sweep"],
-    script:
-        "../scripts/layer_sweep.py"
+# One job per group of datasets (compute.datasets_per_job.sweep): the model is loaded once per job.
+for index, datasets in enumerate(stage_groups("sweep"), start=1):
+
+    rule:
+        name:
+            f"layer_sweep_{index}"
+        input:
+            model="resources/models/{model}/model.json",
+            datasets=group_inputs("sweep", datasets),
+        output:
+            group_outputs("sweep", datasets),
+        log:
+            *group_logs("sweep", datasets),
+            # peak GPU and host memory, device, dtype and token budget (beside the benchmark file)
+            memory=f"logs/{{model}}/benchmarks/layer_sweep/job-{index}.memory.json",
+        benchmark:
+            f"logs/{{model}}/benchmarks/layer_sweep/job-{index}.tsv"
+        conda:
+            "../../envs/model.yaml"
+        threads: config["compute"]["threads_per_job"]
+        resources:
+            **model_job(len(datasets)),
+        params:
+            code=code_version("layer_sweep.py"),
+            model=model_params,
+            datasets=group_plan("sweep", datasets),
+            sweep=config["sweep"],
+        script:
+            "../scripts/layer_sweep.py"
 
 
 rule sweep_table:

@@ -1,30 +1,35 @@
 from steering_reliability.activations import STORAGE_DTYPES, letter_activations
 from steering_reliability.artifacts import read_table
+from steering_reliability.dataset_groups import run_datasets
 from steering_reliability.items import selected
 from steering_reliability.layers import read_layer
-from steering_reliability.model_jobs import encode_variants, model_job
-from steering_reliability.scripting import script_context, tensor_metadata
+from steering_reliability.model_jobs import encode_variants
+from steering_reliability.scripting import tensor_metadata
 from steering_reliability.tensors import activation_name, save_tensors
 
-with script_context(snakemake) as log, model_job(snakemake) as (engine, tokenizer):
-    rows = selected(read_table(snakemake.input.dataset), "train")
-    settings = snakemake.params.activations
-    layers = list(range(engine.num_layers)) if settings["layers"] == "all" else [read_layer(snakemake.input.layer)]
+
+def cache_activations(job, engine, tokenizer, log):
+    rows = selected(read_table(job.input.dataset), "train")
+    settings = job.params.activations
+    layers = list(range(engine.num_layers)) if settings["layers"] == "all" else [read_layer(job.input.layer)]
     tensors = {}
-    for variant, items in encode_variants(snakemake, engine, tokenizer, rows).items():
+    for variant, items in encode_variants(job, engine, tokenizer, rows).items():
         recorded = letter_activations(engine, items, layers)
         for polarity, values in recorded.items():
             tensors[activation_name(variant, polarity)] = values.to(STORAGE_DTYPES[settings["dtype"]])
         log.info("%s: %d items at layers %s", variant, len(rows), layers if len(layers) < 5 else "all")
     save_tensors(
-        snakemake.output[0],
+        job.output[0],
         tensors,
         tensor_metadata(
-            snakemake,
+            job,
             split="train",
-            variants=snakemake.params.variants,
+            variants=job.params.variants,
             layers=layers,
             num_layers=engine.num_layers,
             item_ids=list(rows["item_id"]),
         ),
     )
+
+
+run_datasets(snakemake, cache_activations)

@@ -1,22 +1,24 @@
 import pandas as pd
 
 from steering_reliability.artifacts import read_table, write_table
+from steering_reliability.dataset_groups import run_datasets
 from steering_reliability.evaluation import difference_cosines, propensity_table
 from steering_reliability.items import selected
 from steering_reliability.layers import read_layer
-from steering_reliability.model_jobs import encode_variants, model_job
-from steering_reliability.scripting import script_context, tensor_metadata
+from steering_reliability.model_jobs import encode_variants
+from steering_reliability.scripting import tensor_metadata
 from steering_reliability.steerability import item_slopes
 from steering_reliability.tensors import load_tensors, save_tensors
 
-with script_context(snakemake) as log, model_job(snakemake) as (engine, tokenizer):
-    dataset = snakemake.wildcards.dataset
-    test = selected(read_table(snakemake.input.dataset), "test")
-    vectors = load_tensors(snakemake.input.vectors)[0]
-    layer = read_layer(snakemake.input.layer)
+
+def evaluate_steering(job, engine, tokenizer, log):
+    dataset = job.wildcards.dataset
+    test = selected(read_table(job.input.dataset), "test")
+    vectors = load_tensors(job.input.vectors)[0]
+    layer = read_layer(job.input.layer)
     propensities, slopes, activations = [], [], {}
-    for variant, items in encode_variants(snakemake, engine, tokenizer, test).items():
-        table, letter = propensity_table(engine, items, layer, vectors, snakemake.params.multipliers)
+    for variant, items in encode_variants(job, engine, tokenizer, test).items():
+        table, letter = propensity_table(engine, items, layer, vectors, job.params.multipliers)
         table.insert(0, "variant", variant)
         cosines = difference_cosines([item.item_id for item in items], letter, vectors)
         slopes.append(item_slopes(table, ["variant", "vector", "item_id"]).merge(cosines, on=["vector", "item_id"]))
@@ -28,10 +30,13 @@ with script_context(snakemake) as log, model_job(snakemake) as (engine, tokenize
     propensities = pd.concat(propensities, ignore_index=True)
     for frame in (propensities, slopes):
         frame.insert(0, "dataset", dataset)
-    write_table(propensities, snakemake.output.propensities)
-    write_table(slopes, snakemake.output.slopes)
+    write_table(propensities, job.output.propensities)
+    write_table(slopes, job.output.slopes)
     save_tensors(
-        snakemake.output.activations,
+        job.output.activations,
         activations,
-        tensor_metadata(snakemake, split="test", layer=layer, item_ids=list(test["item_id"])),
+        tensor_metadata(job, split="test", layer=layer, item_ids=list(test["item_id"])),
     )
+
+
+run_datasets(snakemake, evaluate_steering)

@@ -1,25 +1,30 @@
 from steering_reliability.activations import letter_activations
 from steering_reliability.artifacts import read_table, write_table
-from steering_reliability.model_jobs import encode_variant, model_job
-from steering_reliability.scripting import script_context, tensor_metadata
+from steering_reliability.dataset_groups import run_datasets
+from steering_reliability.model_jobs import encode_variant
+from steering_reliability.scripting import tensor_metadata
 from steering_reliability.sweep import layer_sweep, sweep_rows
 from steering_reliability.tensors import save_tensors
 
-with script_context(snakemake) as log, model_job(snakemake) as (engine, tokenizer):
-    settings = snakemake.params.sweep
-    dataset = snakemake.wildcards.dataset
-    table = read_table(snakemake.input.dataset)
+
+def sweep(job, engine, tokenizer, log):
+    settings = job.params.sweep
+    dataset = job.wildcards.dataset
+    table = read_table(job.input.dataset)
     train, test = (sweep_rows(table, settings[key], settings["max_items"]) for key in ("train_percent", "test_percent"))
     log.info("%s: %d train and %d test items of %d", dataset, len(train), len(test), len(table))
-    train_items, test_items = (encode_variant(snakemake, tokenizer, rows) for rows in (train, test))
+    train_items, test_items = (encode_variant(job, tokenizer, rows) for rows in (train, test))
     engine.check_items(train_items + test_items)
     layers = list(range(engine.num_layers))
     activations = letter_activations(engine, train_items, layers)
     save_tensors(
-        snakemake.output.activations,
+        job.output.activations,
         activations,
-        tensor_metadata(snakemake, split="sweep train", layers=layers, item_ids=list(train["item_id"])),
+        tensor_metadata(job, split="sweep train", layers=layers, item_ids=list(train["item_id"])),
     )
-    sweep = layer_sweep(engine, activations, test_items, layers, settings["multipliers"])
-    sweep.insert(0, "dataset", dataset)
-    write_table(sweep, snakemake.output.propensities)
+    results = layer_sweep(engine, activations, test_items, layers, settings["multipliers"])
+    results.insert(0, "dataset", dataset)
+    write_table(results, job.output.propensities)
+
+
+run_datasets(snakemake, sweep)
