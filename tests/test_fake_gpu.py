@@ -131,6 +131,13 @@ def test_the_size_command_reports_the_measured_peaks_and_what_fits(tmp_path, sma
     assert cells[7:] == ["no", "fits"]
     assert f"- {SMALL_MODEL} on a 80 GB GPU: fits at its token budget 16384" in completed.stdout
     assert f"- {SMALL_MODEL} on a 1 GB GPU: does NOT fit, even at token budget 16384" in completed.stdout
+    # model loads: one job per stage for 3 datasets (2 in the sweep) with the default grouping, 8 at one per job
+    work = next(
+        line for line in completed.stdout.splitlines() if line.startswith(f"| {SMALL_MODEL} | ") and "M" in line
+    )
+    cells = [cell.strip() for cell in work.strip("|").split("|")]
+    assert cells[8] == "3 (8)"
+    assert float(cells[9]) == pytest.approx(3 * (30 + 0.54) / 3600, rel=0.05)  # 3 loads of 0.54 GB at 30 s + 1 GB/s
 
 
 @pytest.mark.xdist_group("tiny_run")

@@ -229,6 +229,17 @@ def test_every_artifact_has_provenance_and_a_manifest_entry(results):
         "results/smollm2-135m-instruct/activations/anti-LGBTQ-rights.safetensors",
         "results/smollm2-135m-instruct/layer.json",
     }
+    # one job evaluated the three datasets (compute.datasets_per_job): each artifact's record is its dataset's own
+    evaluated = json.loads((folder / "steering/truthfulqa/items.parquet.prov.json").read_text())
+    assert evaluated["rule"] == "evaluate_steering"
+    assert evaluated["wildcards"] == {"model": "smollm2-135m-instruct", "dataset": "truthfulqa"}
+    assert set(evaluated["inputs"]) == {
+        "results/datasets/truthfulqa.parquet",
+        "resources/models/smollm2-135m-instruct/model.json",
+        "results/smollm2-135m-instruct/vectors/truthfulqa.safetensors",
+        "results/smollm2-135m-instruct/layer.json",
+        "results/datasets/persona_sentences.json",
+    }
 
 
 def test_audit_explains_an_artifact_and_flags_a_tampered_input(tiny_run, tmp_path):

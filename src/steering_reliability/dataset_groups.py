@@ -156,7 +156,7 @@ def run_datasets(snakemake, compute: Callable[..., None]) -> None:
     finished: list[str] = []
     with contextlib.ExitStack() as stack:
         model = _Model(snakemake, stack)
-        for dataset, plan in planned.items():
+        for position, (dataset, plan) in enumerate(planned.items(), start=1):
             view = dataset_view(snakemake, dataset, plan)
             key = resume_key(view)
             if store.restore(view, key):
@@ -165,6 +165,7 @@ def run_datasets(snakemake, compute: Callable[..., None]) -> None:
                 continue
             try:
                 with script_context(view) as log:
+                    log.info("dataset %d of %d of job %s (one model load per job)", position, len(planned), view.job)
                     compute(view, *model(), log)
             except SystemExit:
                 if finished:

@@ -38,6 +38,7 @@ def model_job(snakemake) -> Iterator[tuple[SteeringEngine, object]]:
     dtype = weights_dtype(device, params["dtype"], params["bf16_fallback"], what)
     budget = int(snakemake.resources.get("token_budget") or params["token_budget"])
     record = {"rule": snakemake.rule, "model": name, "device": str(device), "dtype": dtype, "token_budget": budget}
+    record["datasets"] = list(getattr(snakemake.params, "datasets", None) or [])  # a job over a group of datasets
     record.update(batch_size=params["batch_size"], **_gpu_description(device))
     record["started"] = time.time()  # wall clock (when the GPU was claimed): which jobs shared the machine
     started = time.perf_counter()

@@ -19,6 +19,10 @@ the unsteered answers once, one copy of the answers per steering setting above t
 layer, the sweep's copies above each layer; attention left out) at an assumed sustained
 throughput (``--tflops``; replace it with what ``steering-reliability gpu-check`` measures on your
 GPU), the activation caches and evaluation outputs on disk, and the weights.
+
+**Model loads**: each model job loads its model once and covers ``compute.datasets_per_job``
+datasets of its stage; a load is assumed to cost ``LOAD`` (start-up, CUDA initialisation and
+imports, plus the weights read from the shared filesystem; the scheduler's queue wait left out).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 import torch
 
 from steering_reliability.activations import letter_activations
+from steering_reliability.dataset_groups import groups
 from steering_reliability.engine import SteeringEngine, shared_prefix_length
 from steering_reliability.evaluation import propensity_table
 from steering_reliability.fake_device import FakeAccelerator, meta_model, resident_bytes
@@ -47,6 +52,7 @@ GIB = 2**30
 HEADROOM = (1.10, 1 * GIB)  # needed = peak allocated x 1.10 + 1 GiB (CUDA context, workspaces, fragmentation)
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 MIN_BUDGET = 1024  # the smallest token budget the command tries
+LOAD = (30.0, 1.0)  # one model load: 30 s of start-up, plus the weights read at 1 GB/s
 
 
 def _gb(size: float) -> str:
@@ -97,6 +103,22 @@ def study_tables(config: dict, raw: Path) -> dict:
 def _ood_datasets(config: dict) -> list[str]:
     names = config["ood"]["datasets"]
     return list(config["data"]["datasets"]) if names == "all" else list(names)
+
+
+def model_loads(config: dict) -> tuple[int, int]:
+    """Model jobs (= model loads) per model: grouped by ``compute.datasets_per_job``, and at one dataset per job."""
+    per_job = config["compute"]["datasets_per_job"]
+    stages = {"activations": config["data"]["datasets"], "evaluation": config["data"]["datasets"]}
+    stages["sweep"] = _sweep_datasets(config)
+    grouped = sum(len(groups(list(names), per_job[stage])) for stage, names in stages.items())
+    return grouped, sum(len(names) for names in stages.values())
+
+
+def load_hours(plan) -> float:
+    """What the model's loads cost over the study (``LOAD``)."""
+    start_up, read_gbps = LOAD
+    weights = plan.shape.parameters * BYTES[plan.entry["dtype"]]
+    return plan.loads[0] * (start_up + weights / (read_gbps * 1e9)) / 3600
 
 
 def _sweep_datasets(config: dict) -> list[str]:
@@ -334,7 +356,7 @@ class ModelPlan:
     calls: dict[str, list[Call]]
     personas: dict
     work: dict[str, float]
-    loads: int  # model jobs = model loads
+    loads: tuple[int, int]  # model jobs (= model loads) as grouped by the config, and at one dataset per job
 
     @property
     def items(self) -> dict[str, int]:
@@ -358,7 +380,7 @@ def plan_model(
     layer, layer_source = steering_layer(name, entry, results, shape.layers, config)
     calls = job_calls(config, raw_tables)
     measure_lengths(config, entry, tokenizer, personas, calls)
-    loads = 2 * len(config["data"]["datasets"]) + len(_sweep_datasets(config))
+    loads = model_loads(config)
     return ModelPlan(
         name,
         entry,
@@ -428,11 +450,12 @@ def work_lines(plans: list[ModelPlan], tflops: float | dict[str, float]) -> list
     rate_text = f"{tflops:g} TFLOP/s" if not isinstance(tflops, dict) else "each model's measured TFLOP/s"
     lines = [
         f"Work and disk (matmul FLOPs the engine cannot avoid; hours at {rate_text} sustained; "
-        "prompts = items x prompt variants; model jobs = model loads):",
+        "prompts = items x prompt variants; model jobs = model loads, grouped by compute.datasets_per_job "
+        f"(at one dataset per job); a load assumed {LOAD[0]:g} s + the weights at {LOAD[1]:g} GB/s):",
         "",
         "| model | prompts train/test/sweep | prompt tokens train/test | TFLOP caches / evaluation / sweep | "
-        "GPU-hours | activation cache | evaluation outputs | weights | model jobs |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "GPU-hours | activation cache | evaluation outputs | weights | model jobs | load GPU-hours |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for plan in [plan for plan in plans if plan.name in rates]:
         flops = [plan.work[job] for job in JOB_TYPES]
@@ -444,7 +467,8 @@ def work_lines(plans: list[ModelPlan], tflops: float | dict[str, float]) -> list
         lines.append(
             f"| {plan.name} | {prompts} | {tokens} | {teraflops} | {sum(hours):.3g} "
             f"({' / '.join(f'{h:.3g}' for h in hours)}) | {_gb(plan.work['cache_disk'])} | "
-            f"{_gb(plan.work['output_disk'])} | {_gb(weights)} | {plan.loads} |"
+            f"{_gb(plan.work['output_disk'])} | {_gb(weights)} | {plan.loads[0]} ({plan.loads[1]}) | "
+            f"{load_hours(plan):.2g} |"
         )
     return lines
 
