@@ -137,3 +137,80 @@ def test_compare_runs_refuses_nan_where_the_other_run_has_a_number_and_names_an_
     assert diffs["m/vectors.safetensors"].status == "different"
     assert "not a readable safetensors file" in diffs["m/vectors.safetensors"].detail
     assert diffs["m/layer.json"].status == "identical"
+
+
+# --- bad input to the commands: one line, no traceback -------------------------------------------
+
+
+def test_a_negative_seed_is_refused_by_its_key(tmp_path, capsys):
+    """A negative data.seed would give exactly the split of its absolute value: a "replicate" that repeats a run."""
+    for key in ("data", "statistics"):
+        config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+        config.setdefault(key, {})["seed"] = -3
+        path = tmp_path / f"{key}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        assert main(["check-config", str(path), "--schema", str(REPO / "workflow/schemas/config.schema.yaml")]) == 1
+        assert capsys.readouterr().err.startswith(f"check-config: {path}: {key}.seed: -3 is less than the minimum of 0")
+
+
+def test_compare_runs_refuses_nothing_to_compare_and_a_tolerance_that_is_not_one(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert main(["compare-runs", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert "nothing to compare" in capsys.readouterr().err
+    _write_run(tmp_path / "c", 0.5, "x", [1.0, 2.0])
+    for bad in ("-1e-6", "nan", "inf", "tiny"):
+        with pytest.raises(SystemExit) as exit_code:
+            main(["compare-runs", str(tmp_path / "c"), str(tmp_path / "c"), f"--atol={bad}"])
+        assert exit_code.value.code == 2
+        assert f"--atol: must be a finite number >= 0, not '{bad}'" in capsys.readouterr().err
+
+
+def test_audit_names_a_corrupt_record_and_a_path_outside_its_root(tmp_path, capsys):
+    table = tmp_path / "run" / "results" / "m" / "tables" / "t.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text("a\n1\n")
+    Path(f"{table}.prov.json").write_text('{"rule": "steerability_table", "sha256": ')  # cut off mid-write
+    assert main(["audit", str(table)]) == 1
+    out = capsys.readouterr().out
+    assert "results/m/tables/t.csv: unreadable provenance record t.csv.prov.json (JSONDecodeError)" in out
+    assert "verdict: PROBLEMS FOUND" in out
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text("a\n")
+    assert main(["audit", str(outside), "--root", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == f"audit: {outside}: not inside --root {tmp_path / 'run'}\n"
+
+
+def test_an_unparsable_config_file_is_named_with_its_line(tmp_path, capsys):
+    """Snakemake itself says only "Config file is not valid JSON or YAML"; check-config names the line (README)."""
+    path = tmp_path / "broken.yaml"
+    path.write_text("data:\n  datasets: [myopic-reward, truthfulqa\n  seed: 0\n")
+    assert main(["check-config", str(path), "--schema", str(REPO / "workflow/schemas/config.schema.yaml")]) == 2
+    assert capsys.readouterr().err == (
+        f"check-config: {path}: line 3, column 7: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence at line 2, column 13)\n"
+    )
+
+
+def test_audit_of_a_folder_finds_a_final_output_damaged_after_the_run(tmp_path, capsys):
+    """Snakemake calls an edited output up to date (its time stamp is newer than its inputs'); README tells users
+    to run `steering-reliability audit results`, which checks every artifact against its record."""
+    from steering_reliability.sources import sha256_of
+
+    results = tmp_path / "results"
+    for name in ("summary.md", "m/tables/steerability.csv", "m/figures/fig1.png"):
+        path = results / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"content of {name}\n".encode())
+        Path(f"{path}.prov.json").write_text(json.dumps({"rule": "r", "sha256": sha256_of(path)}))
+    assert main(["audit", str(results)]) == 0
+    assert capsys.readouterr().out == "3 artifacts checked against their records: 0 problems\n"
+    table = results / "m/tables/steerability.csv"
+    table.write_bytes(table.read_bytes()[:5])  # truncated
+    (results / "m/figures/fig1.png").unlink()
+    assert main(["audit", "results", "--root", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{results}/m/figures/fig1.png: missing (its record is there)",
+        f"{table}: sha256 differs from its record: truncated or edited after it was made",
+        "3 artifacts checked against their records: 2 problems",
+    ]

@@ -276,10 +276,16 @@ def test_audit_explains_an_artifact_and_flags_a_tampered_input(tiny_run, tmp_pat
     # run from another directory, without --root: the working directory is found from the path
     found = subprocess.run(command[:4] + [str(copy / figure)], capture_output=True, text=True, cwd="/")
     assert found.returncode == 1 and f"artifact: {figure}" in found.stdout
-    # a missing path and a directory get their own message and exit 2
-    for wrong, message in ((copy / "results/nope.png", "no such file"), (copy / "results", "a directory")):
-        usage = subprocess.run(command[:4] + [str(wrong)], capture_output=True, text=True)
-        assert usage.returncode == 2 and message in usage.stderr and "Traceback" not in usage.stderr
+    # a missing path gets its own message and exits 2
+    usage = subprocess.run(command[:4] + [str(copy / "results/nope.png")], capture_output=True, text=True)
+    assert usage.returncode == 2 and "no such file" in usage.stderr and "Traceback" not in usage.stderr
+    # a folder: every artifact in it against its record; the file whose record was deleted is named
+    folder = subprocess.run(command[:4] + [str(copy / "results")], capture_output=True, text=True)
+    assert folder.returncode == 1, folder.stdout + folder.stderr
+    assert folder.stdout.splitlines() == [
+        f"{activations}: no provenance record ({activations.name}.prov.json is missing): cannot be verified",
+        f"{len(list((copy / 'results').rglob('*.prov.json')))} artifacts checked against their records: 1 problems",
+    ]
 
 
 def test_the_paper_exact_protocol_runs_with_the_paper_codes_split_and_prompt_strings(tmp_path, small_model_json):

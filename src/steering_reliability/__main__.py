@@ -4,11 +4,12 @@ compare two runs."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from steering_reliability.provenance import AuditUsageError, audit, describe, locate
+from steering_reliability.provenance import AuditUsageError, audit, describe, locate, verify_folder
 
 PROG = "steering-reliability"
 DESCRIPTION = """\
@@ -44,6 +45,11 @@ def package_version() -> str:
 
 
 def run_audit(arguments) -> int:
+    folder = Path(arguments.root, arguments.artifact) if arguments.root else Path(arguments.artifact)
+    if folder.is_dir():
+        checked, problems = verify_folder(folder)
+        print("\n".join(problems + [f"{checked} artifacts checked against their records: {len(problems)} problems"]))
+        return 0 if checked and not problems else 1
     try:
         root, artifact = locate(arguments.artifact, arguments.root)
     except AuditUsageError as error:
@@ -75,6 +81,17 @@ def schema_problem(error: Exception) -> str:
     return f"{key}: {found.message}"
 
 
+def yaml_problem(error: Exception) -> str:
+    """Where and what a YAML syntax error is: "line 3, column 7: expected ',' or ']', but got ':' (...)"."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return " ".join(str(error).split())
+    context = getattr(error, "context", None)
+    context_mark = getattr(error, "context_mark", None)
+    where = f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})" if context_mark else ""
+    return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}{where if context else ''}"
+
+
 def load_config(path: Path, command: str, schema_path: str | None = None) -> tuple[dict | None, int]:
     """A config file validated against the schema (defaults filled in) and the cross-key checks: (config, 0), or
     (None, exit code) after one line on stderr naming the file and the key (2: unreadable, 1: invalid)."""
@@ -91,7 +108,7 @@ def load_config(path: Path, command: str, schema_path: str | None = None) -> tup
     try:
         config = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
-        print(f"{command}: {path}: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"{command}: {path}: {yaml_problem(error)}", file=sys.stderr)
         return None, 2
     if not isinstance(config, dict):
         found = "an empty file" if config is None else f"a {type(config).__name__}"
@@ -141,8 +158,24 @@ def run_compare(arguments) -> int:
     except FileNotFoundError as error:
         print(f"compare-runs: {error}", file=sys.stderr)
         return 2
+    if not diffs:
+        print(
+            f"compare-runs: nothing to compare: neither {arguments.a} nor {arguments.b} holds a file", file=sys.stderr
+        )
+        return 2
     print("\n".join(summary_lines(diffs, arguments.atol)))
     return 0 if all(diff.status in ("identical", "within") for diff in diffs) else 1
+
+
+def tolerance(text: str) -> float:
+    """An --atol value: a finite number, at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text!r}")
+    return value
 
 
 def run_size(arguments) -> int:
@@ -270,10 +303,15 @@ def parser() -> argparse.ArgumentParser:
         "audit",
         help="explain an artifact and verify the checksums of the chain behind it",
         description="Print the rule, inputs, parameters and code version behind an artifact, then verify the "
-        "sha256 of every file in its chain against the provenance records. Exit 0: all match; 1: problems "
-        "found; 2: the path is not an artifact.",
+        "sha256 of every file in its chain against the provenance records. Given a folder (results), check every "
+        "artifact in it against its own record: a table or figure truncated or edited after the run. Exit 0: all "
+        "match; 1: problems found (or no artifact in the folder); 2: the path is not an artifact.",
     )
-    audit_parser.add_argument("artifact", help="path of a workflow output (a figure, table or tensor file)")
+    audit_parser.add_argument(
+        "artifact",
+        help="path of a workflow output (a figure, table or tensor file), or a folder (e.g. results): every artifact "
+        "in it is checked against its record",
+    )
     audit_parser.add_argument(
         "--root", default=None, help="the workflow's working directory (default: found from the artifact's path)"
     )
@@ -303,7 +341,7 @@ def parser() -> argparse.ArgumentParser:
     )
     compare_parser.add_argument("a", help="results/ folder of run A (e.g. before a change)")
     compare_parser.add_argument("b", help="results/ folder of run B")
-    compare_parser.add_argument("--atol", type=float, default=1e-6, help="absolute tolerance (default: 1e-6)")
+    compare_parser.add_argument("--atol", type=tolerance, default=1e-6, help="absolute tolerance (default: 1e-6)")
     compare_parser.set_defaults(run=run_compare)
     size_parser = commands.add_parser(
         "size",

@@ -208,7 +208,12 @@ def locate(artifact: str | Path, root: str | Path | None = None) -> tuple[Path, 
     if full.is_dir():
         raise AuditUsageError(f"{artifact}: a directory; audit one file in it, e.g. a figure or a table")
     if root is not None:
-        return Path(root), str(full.relative_to(Path(root).resolve()) if full.is_absolute() else given)
+        if not full.is_absolute():
+            return Path(root), str(given)
+        try:
+            return Path(root), str(full.resolve().relative_to(Path(root).resolve()))
+        except ValueError:
+            raise AuditUsageError(f"{artifact}: not inside --root {root}") from None
     for parent in full.parents:
         if (parent / "results").is_dir() and full.relative_to(parent).parts[0] in ("results", "resources"):
             return parent, full.relative_to(parent).as_posix()
@@ -265,18 +270,44 @@ def audit(artifact: str | Path, root: str | Path = ".") -> AuditFinding:
     return visit(str(artifact))
 
 
+def verify_folder(folder: str | Path) -> tuple[int, list[str]]:
+    """Every artifact under ``folder`` checked against its provenance record: (how many were checked, one line per
+    artifact that is missing, has no or an unreadable record, or whose bytes differ from the record)."""
+    checked, problems = 0, []
+    for path in sorted(Path(folder).rglob("*")):
+        unrecorded = path.is_file() and not path.name.endswith((SUFFIX, ".partial")) and not record_path(path).exists()
+        if unrecorded:
+            problems.append(f"{path}: no provenance record ({path.name}{SUFFIX} is missing): cannot be verified")
+    for record_file in sorted(Path(folder).rglob(f"*{SUFFIX}")):
+        artifact = Path(str(record_file)[: -len(SUFFIX)])
+        checked += 1
+        try:
+            recorded = json.loads(record_file.read_text())["sha256"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            problems.append(f"{artifact}: unreadable provenance record {record_file.name}")
+            continue
+        if not artifact.is_file():
+            problems.append(f"{artifact}: missing (its record is there)")
+        elif sha256_of(artifact) != recorded:
+            problems.append(f"{artifact}: sha256 differs from its record: truncated or edited after it was made")
+    return checked, problems
+
+
 def describe(artifact: str | Path, root: str | Path = ".") -> list[str]:
     record_file = record_path(Path(root) / artifact)
     if not record_file.is_file():
         return [f"{artifact}: no provenance record (a source file, or not made by the workflow)"]
-    record = json.loads(record_file.read_text())
-    lines = [
-        f"artifact: {artifact}",
-        f"rule: {record['rule']}  wildcards: {record['wildcards']}",
-        f"config hash: {record['config_hash']}",
-        f"workflow commit: {record['workflow_commit']}",
-        f"packages: {', '.join(f'{k} {v}' for k, v in record['packages'].items())}",
-    ]
+    try:
+        record = json.loads(record_file.read_text())
+        lines = [
+            f"artifact: {artifact}",
+            f"rule: {record['rule']}  wildcards: {record['wildcards']}",
+            f"config hash: {record['config_hash']}",
+            f"workflow commit: {record['workflow_commit']}",
+            f"packages: {', '.join(f'{k} {v}' for k, v in record['packages'].items())}",
+        ]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
+        return [f"{artifact}: unreadable provenance record {record_file.name} ({type(error).__name__})"]
     if record.get("model"):
         lines.append(f"model: {record['model']}")
     return lines
