@@ -218,3 +218,24 @@ def test_unknown_commit_fails(hub, tmp_path):
     assert REPO_ID in completed.stderr and wrong in completed.stderr
     assert [request.endpoint for request in requests] == ["info"]
     assert not (tmp_path / "model" / "model.json").exists()
+
+
+def test_a_model_that_does_not_exist_and_a_hub_that_cannot_be_reached_are_told_apart(hub, tmp_path):
+    """Three failures of the lookup, three messages, each naming the config entry and the id: no such model, no such
+    revision (test_unknown_commit_fails), and no hub at all (a refused connection, as with no network)."""
+    from types import SimpleNamespace
+
+    completed, _ = prepare(hub, tmp_path / "missing", "org/no-such-model", "main")
+    error = completed.stderr.strip().splitlines()[-1]
+    assert "HubModelError: models.hubmodel: no model org/no-such-model on the hub (check the id" in error, error
+    wrong = hashlib.sha1(b"never committed").hexdigest()
+    completed, _ = prepare(hub, tmp_path / "revision", REPO_ID, wrong)
+    error = completed.stderr.strip().splitlines()[-1]
+    assert f"HubModelError: models.hubmodel: {REPO_ID} exists but has no revision '{wrong}'" in error, error
+    closed = SimpleNamespace(url="http://127.0.0.1:9", requests=[])  # nothing listens on the discard port
+    completed, _ = prepare(closed, tmp_path / "offline", REPO_ID, "main")
+    error = completed.stderr.strip().splitlines()[-1]
+    assert (
+        f"HubModelError: models.hubmodel: the hub (http://127.0.0.1:9) cannot be reached to look up {REPO_ID}" in error
+    )
+    assert "check the network" in error

@@ -35,6 +35,14 @@ class HubModelError(RuntimeError):
     pass
 
 
+NETWORK_ERRORS = {"ConnectionError", "TransportError", "TimeoutException", "NetworkError", "ProxyError"}
+
+
+def _is_network_error(error: BaseException) -> bool:
+    """A failure to reach the hub (DNS, refused connection, timeout, proxy), whichever HTTP client raised it."""
+    return isinstance(error, OSError) or any(kind.__name__ in NETWORK_ERRORS for kind in type(error).__mro__)
+
+
 @dataclass(frozen=True)
 class HubSnapshot:
     path: str  # the local snapshot directory
@@ -47,19 +55,31 @@ def download(
 ) -> HubSnapshot:
     """Resolve ``revision`` (None: the repository's default branch) to a commit, then download what loading needs
     into ``cache_dir`` (None: the hub cache of HF_HOME)."""
-    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
         info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
     except RevisionNotFoundError as error:
         raise HubModelError(
-            f"{what}: {repo_id} has no revision {revision!r} (a branch, tag or 40-hex commit)"
+            f"{what}: {repo_id} exists but has no revision {revision!r} (a branch, tag or 40-hex commit)"
         ) from error
-    except RepositoryNotFoundError as error:  # also what a gated or private repository without a token gives
+    except GatedRepoError as error:
         raise HubModelError(
-            f"{what}: {repo_id} not found, or gated/private: accept its licence on the hub, then `hf auth login` "
-            "or set HF_TOKEN"
+            f"{what}: {repo_id} is gated: accept its licence on the hub, then `hf auth login` or set HF_TOKEN"
+        ) from error
+    except RepositoryNotFoundError as error:  # also what a private repository without a token gives
+        raise HubModelError(
+            f"{what}: no model {repo_id} on the hub (check the id; a private or gated one needs `hf auth login` "
+            "or HF_TOKEN)"
+        ) from error
+    except Exception as error:
+        if not _is_network_error(error):
+            raise
+        raise HubModelError(
+            f"{what}: the hub ({constants.ENDPOINT}) cannot be reached to look up {repo_id} ({type(error).__name__}: "
+            f"{error}): check the network, a proxy or HF_ENDPOINT; compute nodes without internet need "
+            "compute.prepare_models: host"
         ) from error
     top = {sibling.rfilename: sibling for sibling in info.siblings or [] if "/" not in sibling.rfilename}
     if INDEX in top:
