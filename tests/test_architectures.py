@@ -118,3 +118,15 @@ def test_a_sliding_window_shorter_than_an_item_is_refused_before_compute(items):
     # a window that holds every item: no error (Qwen2's sliding window is off unless use_sliding_window)
     assert SteeringEngine(tiny_model("gemma2", "eager", sliding_window=1024)).sliding_window == 1024
     assert SteeringEngine(tiny_model("qwen2", "sdpa")).sliding_window is None
+
+
+def test_an_item_longer_than_the_models_context_is_refused_before_compute(items):
+    """A prompt past max_position_embeddings (a long system prompt on a short-context model) would run on positions
+    the model never saw: an error naming the item and the key to change, before any pass."""
+    model = tiny_model("llama", "sdpa", max_position_embeddings=24)
+    passes = []
+    model.model.embed_tokens.register_forward_hook(lambda *args: passes.append(1))
+    engine = SteeringEngine(model)
+    with pytest.raises(SequenceTooLongError, match=rf"item {items[0].item_id} has \d+ tokens.*context \(24 positions"):
+        letter_activations(engine, items, [LAYER])
+    assert not passes, "a forward pass ran before the check"

@@ -502,6 +502,24 @@ def test_a_truncated_artifact_is_named_before_use_and_re_made_when_deleted(finis
     assert not (workdir / "results/.resume").exists()  # emptied once the whole job finished
 
 
+def test_an_auto_depth_range_without_a_layer_stops_the_sweep_before_it_computes(finished_copy):
+    """sweep.auto_depth is checked against the model's depth as soon as the model is loaded, not after the sweep."""
+    workdir, _ = finished_copy
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["sweep"]["auto_depth"] = [0.99, 1.0]  # 30 layers: 29 / 30 = 0.967 is the deepest
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "results/smollm2-local/tables/layer_sweep.csv"
+    completed = subprocess.run(workflow_command(workdir, target), capture_output=True, text=True)
+    console = _console(completed)
+    assert completed.returncode != 0
+    assert (
+        "ERROR in rule layer_sweep, dataset corrigible-neutral-HHH (job layer_sweep_1): "
+        "sweep.auto_depth [0.99, 1.0] leaves no layer of 30"
+    ) in console, console[-3000:]
+    log = (workdir / "logs/smollm2-local/sweep/corrigible-neutral-HHH.log").read_text()
+    assert "Traceback" in log and "letter_activations" not in log  # stopped before the sweep's first pass
+
+
 def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy):
     """One dataset per job (91 loads of a model in the paper's study) against the grouped default: compare-runs."""
     from steering_reliability.run_diff import compare_runs

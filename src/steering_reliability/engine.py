@@ -71,7 +71,8 @@ class ItemTooLargeError(MemoryError):
 
 
 class SequenceTooLongError(ValueError):
-    """An item is longer than the model's sliding attention window (the engine's masks assume no window)."""
+    """An item is longer than the model's context, or than its sliding attention window (the engine's masks assume
+    no window)."""
 
 
 class _StopForward(Exception):
@@ -156,6 +157,7 @@ class SteeringEngine:
         self.batch_size = batch_size
         self.eager_masks = getattr(model.config, "_attn_implementation", "sdpa") == "eager"
         self.sliding_window = sliding_window(model.config)
+        self.context = getattr(model.config, "max_position_embeddings", None)
         self._shared = None  # (token ids, per-layer keys/values) of a prefix shared by many items
         # Tokens of the smallest pass that ran out of memory: passes as large are split before they run.
         self._out_of_memory_at: int | None = None
@@ -493,12 +495,17 @@ class SteeringEngine:
             raise ValueError(f"layer {layer} is out of range for a model with {self.num_layers} blocks")
 
     def check_items(self, items: Sequence[EncodedItem]) -> None:
-        """Refuse, before any compute, items that the engine cannot run exactly (see ``sliding_window``)."""
-        if self.sliding_window is None:
-            return
+        """Refuse, before any compute, items longer than the model's context, or than its sliding attention window
+        (the engine cannot run those exactly: see ``sliding_window``)."""
         for item in items:
             length = len(item.prompt_ids) + max(len(item.positive_ids), len(item.negative_ids))
-            if length > self.sliding_window:
+            if self.context is not None and length > self.context:
+                raise SequenceTooLongError(
+                    f"model {self.name}: item {item.item_id} has {length} tokens, more than the model's context "
+                    f"({self.context} positions, max_position_embeddings): shorten prompt.system_prompt or leave "
+                    "this dataset out"
+                )
+            if self.sliding_window is not None and length > self.sliding_window:
                 raise SequenceTooLongError(
                     f"model {self.name}: item {item.item_id} has {length} tokens, more than the model's sliding "
                     f"attention window ({self.sliding_window}); the engine's attention masks assume every token "

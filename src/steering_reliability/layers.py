@@ -40,7 +40,10 @@ def eligible_layers(num_layers: int, depth: list[float]) -> list[int]:
     """Layers L with depth[0] <= L / num_layers <= depth[1] (sweep.auto_depth)."""
     layers = [layer for layer in range(num_layers) if depth[0] <= layer / num_layers <= depth[1]]
     if not layers:
-        raise ValueError(f"sweep.auto_depth {depth} leaves no layer of {num_layers}")
+        raise ValueError(
+            f"sweep.auto_depth {depth} leaves no layer of {num_layers} (layer L is eligible when "
+            f"{depth[0]} <= L / {num_layers} <= {depth[1]}): widen it"
+        )
     return layers
 
 

@@ -1,6 +1,7 @@
 from steering_reliability.activations import letter_activations
 from steering_reliability.artifacts import read_table, write_table
 from steering_reliability.dataset_groups import run_datasets
+from steering_reliability.layers import eligible_layers
 from steering_reliability.model_jobs import encode_variant
 from steering_reliability.scripting import tensor_metadata
 from steering_reliability.sweep import layer_sweep, sweep_rows
@@ -15,6 +16,8 @@ def sweep(job, engine, tokenizer, log):
     log.info("%s: %d train and %d test items of %d", dataset, len(train), len(test), len(table))
     train_items, test_items = (encode_variant(job, tokenizer, rows) for rows in (train, test))
     engine.check_items(train_items + test_items)
+    if job.config["models"][job.wildcards.model]["layer"] == "auto":  # a range with no layer: refused before the sweep
+        eligible_layers(engine.num_layers, settings["auto_depth"])
     layers = list(range(engine.num_layers))
     activations = letter_activations(engine, train_items, layers)
     save_tensors(
