@@ -425,6 +425,13 @@ def _console(completed: subprocess.CompletedProcess) -> str:
     return completed.stdout + completed.stderr
 
 
+def _failing_run(workdir: Path, target: str) -> str:
+    """Run the workflow towards ``target``, which must fail: its console output."""
+    completed = subprocess.run(workflow_command(workdir, target), capture_output=True, text=True)
+    assert completed.returncode != 0, _console(completed)[-3000:]
+    return _console(completed)
+
+
 def test_a_failing_job_prints_one_clear_line_and_keeps_the_traceback_in_its_log(tmp_path):
     """A malformed raw file (pinned by its own manifest, so it passes the checksum) fails build_dataset."""
     mirror = tmp_path / "mirror"
@@ -477,9 +484,7 @@ def test_a_truncated_artifact_is_named_before_use_and_re_made_when_deleted(finis
     original = vectors.read_bytes()
     vectors.write_bytes(original[: len(original) // 2])
     target = "results/smollm2-135m-instruct/steering/truthfulqa/items.parquet"
-    completed = subprocess.run(workflow_command(workdir, target), capture_output=True, text=True)
-    console = _console(completed)
-    assert completed.returncode != 0
+    console = _failing_run(workdir, target)
     assert (
         "ERROR in rule evaluate_steering, dataset anti-LGBTQ-rights (job evaluate_steering_1): "
         "results/smollm2-135m-instruct/vectors/anti-LGBTQ-rights.safetensors: "
@@ -509,9 +514,7 @@ def test_an_auto_depth_range_without_a_layer_stops_the_sweep_before_it_computes(
     config["sweep"]["auto_depth"] = [0.99, 1.0]  # 30 layers: 29 / 30 = 0.967 is the deepest
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     target = "results/smollm2-local/tables/layer_sweep.csv"
-    completed = subprocess.run(workflow_command(workdir, target), capture_output=True, text=True)
-    console = _console(completed)
-    assert completed.returncode != 0
+    console = _failing_run(workdir, target)
     assert (
         "ERROR in rule layer_sweep, dataset corrigible-neutral-HHH (job layer_sweep_1): "
         "sweep.auto_depth [0.99, 1.0] leaves no layer of 30"
