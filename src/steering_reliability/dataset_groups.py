@@ -52,6 +52,19 @@ def groups(datasets: list[str], per_job: int) -> list[list[str]]:
     return result
 
 
+def stage_datasets(config: dict) -> dict[str, list[str]]:
+    """Each model stage's datasets, in config order (``sweep.datasets: all`` = ``data.datasets``)."""
+    datasets = list(config["data"]["datasets"])
+    sweep = config["sweep"]["datasets"]
+    return {"activations": datasets, "evaluation": datasets, "sweep": datasets if sweep == "all" else list(sweep)}
+
+
+def stage_groups(config: dict) -> dict[str, list[list[str]]]:
+    """Each model stage's datasets, one list per job (``compute.datasets_per_job``)."""
+    per_job = config["compute"]["datasets_per_job"]
+    return {stage: groups(names, per_job[stage]) for stage, names in stage_datasets(config).items()}
+
+
 def _namedlist(snakemake, mapping: dict):
     """A container like the job's own (Snakemake's named list: by name, by position, iterated)."""
     return type(snakemake.params)(fromdict=mapping)

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from steering_reliability.activations import letter_activations
-from steering_reliability.dataset_groups import groups
+from steering_reliability.dataset_groups import stage_datasets, stage_groups
 from steering_reliability.engine import SteeringEngine, shared_prefix_length
 from steering_reliability.evaluation import propensity_table
 from steering_reliability.fake_device import FakeAccelerator, meta_model, resident_bytes
@@ -107,11 +107,8 @@ def _ood_datasets(config: dict) -> list[str]:
 
 def model_loads(config: dict) -> tuple[int, int]:
     """Model jobs (= model loads) per model: grouped by ``compute.datasets_per_job``, and at one dataset per job."""
-    per_job = config["compute"]["datasets_per_job"]
-    stages = {"activations": config["data"]["datasets"], "evaluation": config["data"]["datasets"]}
-    stages["sweep"] = _sweep_datasets(config)
-    grouped = sum(len(groups(list(names), per_job[stage])) for stage, names in stages.items())
-    return grouped, sum(len(names) for names in stages.values())
+    grouped = sum(len(jobs) for jobs in stage_groups(config).values())
+    return grouped, sum(len(names) for names in stage_datasets(config).values())
 
 
 def load_hours(plan) -> float:
@@ -122,8 +119,7 @@ def load_hours(plan) -> float:
 
 
 def _sweep_datasets(config: dict) -> list[str]:
-    names = config["sweep"]["datasets"]
-    return list(config["data"]["datasets"]) if names == "all" else list(names)
+    return stage_datasets(config)["sweep"]
 
 
 def job_calls(config: dict, tables: dict) -> dict[str, list[Call]]:

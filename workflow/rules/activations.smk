@@ -4,7 +4,7 @@
 # One job per group of datasets (compute.datasets_per_job.activations): the model is loaded once
 # per job, and each dataset's outputs, log and provenance are its own (dataset_groups).
 
-for index, datasets in enumerate(stage_groups("activations"), start=1):
+for index, datasets in enumerate(STAGE_GROUPS["activations"], start=1):
 
     rule:
         name:
@@ -24,7 +24,7 @@ for index, datasets in enumerate(stage_groups("activations"), start=1):
             "../../envs/model.yaml"
         threads: config["compute"]["threads_per_job"]
         resources:
-            **model_job(len(datasets)),
+            **group_resources(len(datasets)),
         params:
             code=code_version("cache_activations.py"),
             model=model_params,

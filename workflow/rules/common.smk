@@ -5,7 +5,7 @@ from snakemake.utils import validate
 
 from steering_reliability.code_version import code_version as package_code_version
 from steering_reliability.config import ConfigError, check_config, check_hub_cache
-from steering_reliability.dataset_groups import STAGE_RULES, groups
+from steering_reliability.dataset_groups import STAGE_RULES, stage_groups
 from steering_reliability.items import dataset_kind_and_path, pinned_checksums
 from steering_reliability.job_resources import (
     PASS_THROUGH,
@@ -168,7 +168,7 @@ def model_resource(name, datasets):
     return resource
 
 
-def model_job(datasets):
+def group_resources(datasets):
     """What a job that runs the model on ``datasets`` datasets asks a scheduler for (README, "The
     paper-scale study on GPUs"). A resource whose value is None is not requested at all: a CPU model's
     jobs carry no gpu resource, so no scheduler gives them a GPU and Kubernetes adds no GPU toleration.
@@ -225,12 +225,9 @@ def model_params(wildcards):
 
 
 # --- model jobs over groups of datasets (compute.datasets_per_job; steering_reliability.dataset_groups)
-STAGE_DATASETS = {
-    "activations": DATASETS,
-    "evaluation": DATASETS,
-    "sweep": SWEEP_DATASETS,
-}
-# per stage: the logs folder of each dataset, and each dataset's outputs by name
+# per stage: the datasets of each job (config order), the logs folder of each dataset, and each
+# dataset's outputs by name
+STAGE_GROUPS = stage_groups(config)
 STAGE_LOGS = {"activations": "activations", "evaluation": "steering", "sweep": "sweep"}
 STAGE_OUTPUTS = {
     "activations": {"activations": "results/{model}/activations/{dataset}.safetensors"},
@@ -244,11 +241,6 @@ STAGE_OUTPUTS = {
         "propensities": "results/{model}/sweep/{dataset}/propensities.parquet",
     },
 }
-
-
-def stage_groups(stage):
-    """The stage's datasets, one list per job (config order)."""
-    return groups(STAGE_DATASETS[stage], config["compute"]["datasets_per_job"][stage])
 
 
 def dataset_inputs(stage, model, dataset):

@@ -5,7 +5,7 @@
 
 # One job per group of datasets (compute.datasets_per_job.evaluation): the model is loaded once per
 # job, and each dataset's outputs, log and provenance are its own (dataset_groups).
-for index, datasets in enumerate(stage_groups("evaluation"), start=1):
+for index, datasets in enumerate(STAGE_GROUPS["evaluation"], start=1):
 
     rule:
         name:
@@ -25,7 +25,7 @@ for index, datasets in enumerate(stage_groups("evaluation"), start=1):
             "../../envs/model.yaml"
         threads: config["compute"]["threads_per_job"]
         resources:
-            **model_job(len(datasets)),
+            **group_resources(len(datasets)),
         params:
             code=code_version("evaluate_steering.py"),
             model=model_params,

@@ -4,7 +4,7 @@
 
 
 # One job per group of datasets (compute.datasets_per_job.sweep): the model is loaded once per job.
-for index, datasets in enumerate(stage_groups("sweep"), start=1):
+for index, datasets in enumerate(STAGE_GROUPS["sweep"], start=1):
 
     rule:
         name:
@@ -24,7 +24,7 @@ for index, datasets in enumerate(stage_groups("sweep"), start=1):
             "../../envs/model.yaml"
         threads: config["compute"]["threads_per_job"]
         resources:
-            **model_job(len(datasets)),
+            **group_resources(len(datasets)),
         params:
             code=code_version("layer_sweep.py"),
             model=model_params,
