@@ -24,8 +24,13 @@ Plain HTTP, never Xet: hf_xet is installed, and huggingface_hub downloads throug
 ``X-Xet-Hash`` and a refresh route, or a tree entry a ``xetHash``; this server sends neither, so every file comes
 through the GET above. Errors carry the ``X-Error-Code`` the client maps to its exceptions: ``RepoNotFound``
 (RepositoryNotFoundError), ``RevisionNotFound`` (RevisionNotFoundError), ``EntryNotFound`` (RemoteEntryNotFoundError).
+Datasets: a ``Repo`` with ``repo_type="dataset"`` is served at the same endpoints under ``/api/datasets/`` and
+``/datasets/{repo_id}/resolve/...`` (what ``HfApi.dataset_info`` and ``snapshot_download(repo_type="dataset")`` call).
+A ``gated`` repo answers every request with 403 and ``X-Error-Code: GatedRepo`` (GatedRepoError): what the hub
+answers a client whose token has not been granted access.
+
 Not implemented: pagination (one page), Range requests (a resumed download gets the whole file again, which the
-client handles), authentication, datasets and spaces; anything else is a plain 404.
+client handles), authentication and spaces; anything else is a plain 404.
 
 Every request is recorded in ``FakeHub.requests`` (a ``Request``), so a test can tell which files were downloaded.
 A file is LFS-tracked when its suffix is one of ``LFS_SUFFIXES`` (what a repo's .gitattributes usually lists).
@@ -74,12 +79,14 @@ class ServedFile:
 
 @dataclass
 class Repo:
-    """A model repo: the files under ``folder`` (symbolic links followed) at ``commit``."""
+    """A model (or dataset) repo: the files under ``folder`` (symbolic links followed) at ``commit``."""
 
     repo_id: str
     folder: Path
     commit: str
     branches: tuple[str, ...] = ("main",)  # the first is the default branch
+    repo_type: str = "model"  # or "dataset"
+    gated: bool = False
     files: dict[str, ServedFile] = field(init=False)
     folders: list[str] = field(init=False)
 
@@ -150,6 +157,7 @@ class Request:
     path: str  # as sent (percent-encoded), without the query
     endpoint: str  # "info", "tree", "resolve", or "unknown"
     repo_id: str | None
+    repo_type: str | None  # "model" or "dataset"
     revision: str | None  # as asked (None: the default branch)
     filename: str | None  # resolve: the file; tree: the folder ("" or None for the top)
 
@@ -158,18 +166,26 @@ class FakeHub(LocalServer):
     """A threaded HTTP server on 127.0.0.1 (a free port) serving ``repos``; use it as a context manager."""
 
     def __init__(self, repos: list[Repo]):
-        self.repos = {repo.repo_id: repo for repo in repos}
+        self.repos = {(repo.repo_type, repo.repo_id): repo for repo in repos}
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         super().__init__(type("Handler", (_Handler,), {"hub": self}))
 
     def parse(self, method: str, path: str) -> Request:
-        """What a request path asks for: ``/api/models/{repo_id}[/revision/{rev}|/tree/{rev}[/{folder}]]`` or
-        ``/{repo_id}/resolve/{rev}/{filename}``. The revision is percent-encoded with no safe character, so it
-        holds no "/"; repo ids not served are taken to be ``namespace/name``."""
-        api = path.startswith("/api/models/")
-        rest = path[len("/api/models/") :] if api else path[1:]
-        repo_id = next((name for name in self.repos if rest == name or rest.startswith(name + "/")), None)
+        """What a request path asks for: ``/api/{models,datasets}/{repo_id}[/revision/{rev}|/tree/{rev}[/{folder}]]``
+        or ``[/datasets]/{repo_id}/resolve/{rev}/{filename}``. The revision is percent-encoded with no safe character,
+        so it holds no "/"; repo ids not served are taken to be ``namespace/name``."""
+        for prefix, repo_type, api in (
+            ("/api/models/", "model", True),
+            ("/api/datasets/", "dataset", True),
+            ("/datasets/", "dataset", False),
+            ("/", "model", False),
+        ):
+            if path.startswith(prefix):
+                break
+        rest = path[len(prefix) :]
+        served = [name for kind, name in self.repos if kind == repo_type]
+        repo_id = next((name for name in served if rest == name or rest.startswith(name + "/")), None)
         repo_id = repo_id or "/".join(rest.split("/")[:2])
         kind, revision, tail = (rest[len(repo_id) :].split("/", 3)[1:] + [None] * 3)[:3]
         if api and kind is None:
@@ -181,8 +197,10 @@ class FakeHub(LocalServer):
         elif not api and kind == "resolve" and revision and tail:
             endpoint = "resolve"
         else:
-            return Request(method, path, "unknown", None, None, None)
-        return Request(method, path, endpoint, repo_id, revision and unquote(revision), tail and unquote(tail))
+            return Request(method, path, "unknown", None, None, None, None)
+        return Request(
+            method, path, endpoint, repo_id, repo_type, revision and unquote(revision), tail and unquote(tail)
+        )
 
     def record(self, request: Request) -> None:
         with self._lock:
@@ -209,9 +227,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.hub.record(request)
         if request.endpoint == "unknown":
             return self._error(404, None, "Not implemented by the fake hub", body)
-        repo = self.hub.repos.get(request.repo_id)
+        repo = self.hub.repos.get((request.repo_type, request.repo_id))
         if repo is None:
             return self._error(404, "RepoNotFound", "Repository not found", body)
+        if repo.gated:
+            return self._error(403, "GatedRepo", f"Access to {request.repo_type} {repo.repo_id} is restricted", body)
         commit = repo.resolve(request.revision)
         if commit is None:
             return self._error(404, "RevisionNotFound", f"Invalid rev id: {request.revision}", body)

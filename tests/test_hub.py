@@ -26,6 +26,7 @@ REPO_ID = "org/smollm2-test"
 COMMIT = hashlib.sha1(b"org/smollm2-test: the served commit").hexdigest()
 BIN_ONLY_ID = "org/bin-only"
 BIN_ONLY_COMMIT = hashlib.sha1(b"org/bin-only: the served commit").hexdigest()
+GATED_ID = "org/gated-model"  # answers 403 GatedRepo, as the hub does before a licence is accepted
 # files a lean download must skip: other weight formats, and the repo files loading does not read
 DECOYS = {
     "pytorch_model.bin": b"a decoy: pickled weights are never downloaded\n",
@@ -70,7 +71,12 @@ def hub(tmp_path_factory, smollm2_dir):
     bin_only.mkdir()
     shutil.copy(smollm2_dir / "config.json", bin_only / "config.json")
     (bin_only / "pytorch_model.bin").write_bytes(DECOYS["pytorch_model.bin"])
-    with FakeHub([Repo(REPO_ID, model_repo, COMMIT), Repo(BIN_ONLY_ID, bin_only, BIN_ONLY_COMMIT)]) as server:
+    repos = [
+        Repo(REPO_ID, model_repo, COMMIT),
+        Repo(BIN_ONLY_ID, bin_only, BIN_ONLY_COMMIT),
+        Repo(GATED_ID, bin_only, BIN_ONLY_COMMIT, gated=True),
+    ]
+    with FakeHub(repos) as server:
         yield server
 
 
@@ -200,11 +206,11 @@ def test_pinned_commit_is_kept(hub, tmp_path, smollm2_dir, weights_sha256):
 
 
 def test_repo_without_safetensors_is_refused(hub, tmp_path):
-    """A repo whose only weights are pytorch_model.bin fails with HubModelError before any file is downloaded."""
+    """A repo whose only weights are pytorch_model.bin fails with HubError before any file is downloaded."""
     completed, requests = prepare(hub, tmp_path, BIN_ONLY_ID, "main")
     assert completed.returncode != 0
     error = completed.stderr.strip().splitlines()[-1]
-    assert error.startswith("steering_reliability.hub.HubModelError: models.hubmodel: org/bin-only"), error
+    assert error.startswith("steering_reliability.hub.HubError: models.hubmodel: org/bin-only"), error
     assert "safetensors" in error
     assert not files_requested(requests)
     assert not (tmp_path / "model" / "model.json").exists()
@@ -221,21 +227,24 @@ def test_unknown_commit_fails(hub, tmp_path):
 
 
 def test_a_model_that_does_not_exist_and_a_hub_that_cannot_be_reached_are_told_apart(hub, tmp_path):
-    """Three failures of the lookup, three messages, each naming the config entry and the id: no such model, no such
-    revision (test_unknown_commit_fails), and no hub at all (a refused connection, as with no network)."""
+    """Four failures of the lookup, four messages, each naming the config entry and the id: no such model, no such
+    revision (test_unknown_commit_fails), a gated model without access, and no hub at all (a refused connection, as
+    with no network)."""
     from types import SimpleNamespace
 
     completed, _ = prepare(hub, tmp_path / "missing", "org/no-such-model", "main")
     error = completed.stderr.strip().splitlines()[-1]
-    assert "HubModelError: models.hubmodel: no model org/no-such-model on the hub (check the id" in error, error
+    assert "HubError: models.hubmodel: no model org/no-such-model on the hub (check the id" in error, error
     wrong = hashlib.sha1(b"never committed").hexdigest()
     completed, _ = prepare(hub, tmp_path / "revision", REPO_ID, wrong)
     error = completed.stderr.strip().splitlines()[-1]
-    assert f"HubModelError: models.hubmodel: {REPO_ID} exists but has no revision '{wrong}'" in error, error
+    assert f"HubError: models.hubmodel: {REPO_ID} exists but has no revision '{wrong}'" in error, error
+    completed, requests = prepare(hub, tmp_path / "gated", GATED_ID, "main")
+    error = completed.stderr.strip().splitlines()[-1]
+    assert f"HubError: models.hubmodel: {GATED_ID} is gated: accept its licence on the hub" in error, error
+    assert not files_requested(requests)
     closed = SimpleNamespace(url="http://127.0.0.1:9", requests=[])  # nothing listens on the discard port
     completed, _ = prepare(closed, tmp_path / "offline", REPO_ID, "main")
     error = completed.stderr.strip().splitlines()[-1]
-    assert (
-        f"HubModelError: models.hubmodel: the hub (http://127.0.0.1:9) cannot be reached to look up {REPO_ID}" in error
-    )
+    assert f"HubError: models.hubmodel: the hub (http://127.0.0.1:9) cannot be reached to look up {REPO_ID}" in error
     assert "check the network" in error

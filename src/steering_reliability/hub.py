@@ -31,7 +31,7 @@ ALLOW_PATTERNS = ["*.json", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
 INDEX = "model.safetensors.index.json"
 
 
-class HubModelError(RuntimeError):
+class HubError(RuntimeError):
     pass
 
 
@@ -50,37 +50,46 @@ class HubSnapshot:
     weights_sha256: dict[str, str]  # weight file name -> sha256, from the hub's metadata
 
 
-def download(
-    repo_id: str, revision: str | None, trust_remote_code: bool = False, what: str = "model", cache_dir=None
-) -> HubSnapshot:
-    """Resolve ``revision`` (None: the repository's default branch) to a commit, then download what loading needs
-    into ``cache_dir`` (None: the hub cache of HF_HOME)."""
-    from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
+def repo_info(repo_id: str, revision: str | None, what: str, repo_type: str = "model", files_metadata: bool = False):
+    """The hub's answer for a model or dataset repository at ``revision`` (None: its default branch), whose ``sha``
+    is the commit the revision resolves to. A repository that does not exist, a revision it does not have, a gated
+    repository and a hub that cannot be reached each get their own message, naming the config entry ``what``."""
+    from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
+        return HfApi().repo_info(repo_id, revision=revision, repo_type=repo_type, files_metadata=files_metadata)
     except RevisionNotFoundError as error:
-        raise HubModelError(
+        raise HubError(
             f"{what}: {repo_id} exists but has no revision {revision!r} (a branch, tag or 40-hex commit)"
         ) from error
     except GatedRepoError as error:
-        raise HubModelError(
+        raise HubError(
             f"{what}: {repo_id} is gated: accept its licence on the hub, then `hf auth login` or set HF_TOKEN"
         ) from error
     except RepositoryNotFoundError as error:  # also what a private repository without a token gives
-        raise HubModelError(
-            f"{what}: no model {repo_id} on the hub (check the id; a private or gated one needs `hf auth login` "
+        raise HubError(
+            f"{what}: no {repo_type} {repo_id} on the hub (check the id; a private or gated one needs `hf auth login` "
             "or HF_TOKEN)"
         ) from error
     except Exception as error:
         if not _is_network_error(error):
             raise
-        raise HubModelError(
+        raise HubError(
             f"{what}: the hub ({constants.ENDPOINT}) cannot be reached to look up {repo_id} ({type(error).__name__}: "
             f"{error}): check the network, a proxy or HF_ENDPOINT; compute nodes without internet need "
             "compute.prepare_models: host"
         ) from error
+
+
+def download(
+    repo_id: str, revision: str | None, trust_remote_code: bool = False, what: str = "model", cache_dir=None
+) -> HubSnapshot:
+    """Resolve ``revision`` (None: the repository's default branch) to a commit, then download what loading needs
+    into ``cache_dir`` (None: the hub cache of HF_HOME)."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    info = repo_info(repo_id, revision, what, files_metadata=True)
     top = {sibling.rfilename: sibling for sibling in info.siblings or [] if "/" not in sibling.rfilename}
     if INDEX in top:
         index = hf_hub_download(repo_id, INDEX, revision=info.sha, cache_dir=cache_dir)
@@ -89,7 +98,7 @@ def download(
         names = {"model.safetensors"} & set(top)
     weights = {name: top[name].lfs.sha256 for name in sorted(names) if name in top and top[name].lfs}
     if not weights or len(weights) != len(names):
-        raise HubModelError(
+        raise HubError(
             f"{what}: {repo_id} at {info.sha} has no complete safetensors weights (model.safetensors or the shards "
             f"of {INDEX}); this workflow loads safetensors only (no pickled .bin files): pick a revision that has them"
         )
