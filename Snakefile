@@ -46,10 +46,11 @@ include: "workflow/rules/provenance.smk"
 report: "workflow/report/workflow.rst"
 
 
-# On a cluster this runs on the submitting host: it downloads, and compute nodes often have no
+# On a cluster these run on the submitting host: they download, and compute nodes often have no
 # internet. So does prepare_model unless compute.prepare_models is "job" (workflow/rules/models.smk).
 localrules:
     fetch_raw_file,
+    fetch_hub_dataset,
 
 
 rule all:

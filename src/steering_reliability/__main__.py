@@ -138,6 +138,10 @@ def run_check_config(arguments) -> int:
             f"layer {entry['layer']}, prompts {entry['prompt_format']}, device {entry['device']}"
         )
     print(f"  {len(config['data']['datasets'])} datasets, multipliers {config['steering']['multipliers']}")
+    for name, entry in config["data"]["user_datasets"].items():
+        source = entry.get("file") or f"hub {entry['hub']['id']} @ {entry['hub']['revision'] or 'main'}"
+        study = "with OOD persona sentences" if entry["persona"] else "in-distribution only"
+        print(f"  your dataset {name}: {entry['form']} rows from {source}, all rows readable, {study}")
     return 0
 
 

@@ -15,10 +15,17 @@ import math
 from pathlib import Path
 
 from steering_reliability.embedded import EMBEDDED_MODELS
-from steering_reliability.items import dataset_kind_and_path, known_datasets
-from steering_reliability.personas import WITHOUT_PERSONA_SENTENCES
+from steering_reliability.items import DatasetFormatError, dataset_kind_and_path, known_datasets, split_items
 from steering_reliability.prompts import CHAT_TEMPLATE, REPEPO_FORMATS
 from steering_reliability.sources import persona_prompts_file, read_manifest
+from steering_reliability.study_datasets import (
+    has_persona_sentences,
+    needs_persona_file,
+    ood_datasets,
+    study_datasets,
+    sweep_datasets,
+)
+from steering_reliability.user_datasets import FILE_SUFFIXES, SAFE_NAME, user_entries, user_items
 
 # Decoder blocks of the embedded models (checked against the loaded models in the tests).
 EMBEDDED_LAYERS = {"qwen2.5-coder-0.5b-instruct": 24, "smollm2-135m-instruct": 30}
@@ -44,11 +51,11 @@ def _check_numbers(key: str, values: list) -> None:
 
 def _dataset_list(config: dict, section: str) -> list[str]:
     """The OOD study's datasets (a subset of data.datasets) or the sweep's (any known datasets)."""
+    if config[section]["datasets"] == "all":
+        return ood_datasets(config) if section == "ood" else sweep_datasets(config)
     names = config[section]["datasets"]
     datasets = config["data"]["datasets"]
-    if names == "all":
-        return list(datasets)
-    known = known_datasets()
+    known = study_datasets(config)
     for index, name in enumerate(names):
         if section == "ood" and name not in datasets:
             raise ConfigError(f"{section}.datasets[{index}]: {name!r} is not one of data.datasets")
@@ -104,7 +111,7 @@ def model_layer_count(entry: dict) -> int | None:
 
 def _check_data(config: dict) -> None:
     data = config["data"]
-    known = known_datasets()
+    known = study_datasets(config)
     for index, name in enumerate(data["datasets"]):
         if name not in known:
             raise ConfigError(f"data.datasets[{index}]: unknown dataset {name!r}{_suggest(name, known)}")
@@ -129,9 +136,9 @@ def _check_manifest(config: dict) -> None:
         listed = read_manifest(manifest)
     except (OSError, ValueError) as error:
         raise ConfigError(f"data.checksums: {manifest} is not a sha256sum manifest ({error})") from None
-    names = set(config["data"]["datasets"]) | set(_dataset_list(config, "sweep"))
+    names = (set(config["data"]["datasets"]) | set(_dataset_list(config, "sweep"))) - set(user_entries(config))
     needed = {dataset_kind_and_path(name)[1]: name for name in sorted(names)}
-    if _dataset_list(config, "ood"):
+    if needs_persona_file(config):
         needed[persona_prompts_file(config["data"]["mirror"])] = "the OOD study's persona sentences"
     for raw_path, user in needed.items():
         if raw_path not in listed:
@@ -173,23 +180,65 @@ def _check_models(config: dict, sweep_datasets: list[str]) -> None:
             )
 
 
-def check_config(config: dict) -> None:
+def _check_user_datasets(config: dict, read_files: bool) -> None:
+    """Each user dataset: a safe name that is not a built-in one, a readable file, rows that all make items
+    (each bad row named by file, line and field) and enough of them for the split; read before any compute."""
+    built_in = set(known_datasets())
+    for name, entry in user_entries(config).items():
+        key = f"data.user_datasets.{name}"
+        if not SAFE_NAME.match(name):
+            raise ConfigError(
+                f"{key}: {name!r} is not a safe dataset name (letters, digits, '-' and '_', starting with a letter "
+                "or digit): it becomes a folder and a file name"
+            )
+        if name in built_in:
+            raise ConfigError(f"{key}: {name!r} is the name of a built-in dataset; give yours another name")
+        if not entry.get("file"):
+            continue
+        path = Path(entry["file"]).expanduser()
+        if path.suffix.lower() not in FILE_SUFFIXES:
+            raise ConfigError(f"{key}.file: {path} is not a {', '.join(FILE_SUFFIXES)} file")
+        if not read_files:
+            continue
+        if not path.is_file():
+            raise ConfigError(f"{key}.file: {path} is not a file (resolved from {Path.cwd()})")
+        try:
+            items = user_items(name, entry, path)
+            table = split_items(items, config["data"]["seed"], config["data"]["split"], config["data"]["max_items"])
+        except (DatasetFormatError, ValueError) as error:
+            raise ConfigError(f"{key}: {error}") from None
+        tests = int(((table["split"] == "test") & table["selected"]).sum())
+        if tests < MIN_ITEMS_PER_SPLIT:
+            raise ConfigError(
+                f"{key}: {path} has {len(items)} items, which give {tests} test item(s) under data.split = "
+                f"{config['data']['split']!r}; the per-dataset statistics need at least {MIN_ITEMS_PER_SPLIT}"
+            )
+
+
+def check_config(config: dict, read_user_files: bool = True) -> None:
     """Resolve the protocol, then raise ``ConfigError`` naming the key of the first problem found.
 
-    ``config`` has the schema's defaults filled in.
+    ``config`` has the schema's defaults filled in. ``read_user_files`` reads every local user dataset through
+    (the workflow's main process does; a job on a node without the user's files does not).
     """
     resolve_protocol(config)
     _check_data(config)
+    _check_user_datasets(config, read_user_files)
     _check_steering(config)
     example = config["figures"]["example_dataset"]
     if example is not None and example not in config["data"]["datasets"]:
         raise ConfigError(f"figures.example_dataset: {example!r} is not one of data.datasets")
-    ood_datasets = _dataset_list(config, "ood")
-    for index, name in enumerate(ood_datasets):
-        if name in WITHOUT_PERSONA_SENTENCES:
+    for name in _dataset_list(config, "ood"):
+        if has_persona_sentences(config, name):
+            continue
+        if name in user_entries(config):
             raise ConfigError(
-                f"ood.datasets: {name!r} has no persona sentences in the paper's code, so it has no OOD prompt variants"
+                f"ood.datasets: {name!r} has no persona sentences: give data.user_datasets.{name}.persona "
+                "{positive: ..., negative: ...}, or leave it out of the OOD study"
             )
+        raise ConfigError(
+            f"ood.datasets: {name!r} has no persona sentences in the paper's code, so it has no OOD prompt variants"
+        )
     _check_models(config, _dataset_list(config, "sweep"))
     if config["data"]["checksums"] is not None:
         _check_manifest(config)

@@ -32,6 +32,7 @@ from types import SimpleNamespace
 from steering_reliability.provenance import package_versions, record_path
 from steering_reliability.scripting import script_context
 from steering_reliability.sources import sha256_of
+from steering_reliability.study_datasets import sweep_datasets
 
 RESUME_ROOT = Path("results/.resume")
 # stage (compute.datasets_per_job key) -> the rule name every artifact of the stage records
@@ -55,8 +56,7 @@ def groups(datasets: list[str], per_job: int) -> list[list[str]]:
 def stage_datasets(config: dict) -> dict[str, list[str]]:
     """Each model stage's datasets, in config order (``sweep.datasets: all`` = ``data.datasets``)."""
     datasets = list(config["data"]["datasets"])
-    sweep = config["sweep"]["datasets"]
-    return {"activations": datasets, "evaluation": datasets, "sweep": datasets if sweep == "all" else list(sweep)}
+    return {"activations": datasets, "evaluation": datasets, "sweep": sweep_datasets(config)}
 
 
 def stage_groups(config: dict) -> dict[str, list[list[str]]]:

@@ -36,6 +36,18 @@ class DatasetFormatError(ValueError):
 
 
 @dataclass(frozen=True)
+class Columns:
+    """The record fields an item is read from: the raw files' names, or a user dataset's (data.user_datasets)."""
+
+    question: str = "question"
+    matching: str = "answer_matching_behavior"
+    not_matching: str = "answer_not_matching_behavior"
+
+
+RAW_COLUMNS = Columns()
+
+
+@dataclass(frozen=True)
 class Item:
     item_id: str
     raw_index: int
@@ -88,11 +100,13 @@ def _yes_no(answer: str, path: Path, where: str) -> str:
 
 
 def _field(record: dict, key: str, path: Path, where: str) -> str:
-    if not isinstance(record, dict) or key not in record:
+    if not isinstance(record, dict) or key not in record or record[key] is None:
         raise DatasetFormatError(f"{path}:{where}: missing field {key!r}")
     value = record[key]
     if not isinstance(value, str):
-        raise DatasetFormatError(f"{path}:{where}: field {key!r} is not a string")
+        raise DatasetFormatError(f"{path}:{where}: field {key!r} is not a string ({value!r})")
+    if not value.strip():
+        raise DatasetFormatError(f"{path}:{where}: field {key!r} is empty")
     return value
 
 
@@ -129,7 +143,7 @@ def _read_json_list(path: Path) -> list[tuple[str, dict]]:
     return [(f"item {index}", record) for index, record in enumerate(records)]
 
 
-def persona_items(name: str, path: Path) -> list[Item]:
+def persona_items(name: str, path: Path, records: list[tuple[str, dict]], columns: Columns = RAW_COLUMNS) -> list[Item]:
     """Yes/No statements become A/B questions, the A/B order swapped every two items.
 
     The raw files alternate the matching answer between Yes and No, so swapping on
@@ -138,30 +152,66 @@ def persona_items(name: str, path: Path) -> list[Item]:
     the choices read "(A):  Yes" (two spaces).
     """
     items = []
-    for index, (where, record) in enumerate(_read_jsonl(path)):
-        matching = _field(record, "answer_matching_behavior", path, where)
-        not_matching = _field(record, "answer_not_matching_behavior", path, where)
+    for index, (where, record) in enumerate(records):
+        matching = _field(record, columns.matching, path, where)
+        not_matching = _field(record, columns.not_matching, path, where)
         if _yes_no(matching, path, where) == _yes_no(not_matching, path, where):
-            raise DatasetFormatError(f"{path}:{where}: matching and not-matching answers are both {matching!r}")
+            both = matching.strip()
+            raise DatasetFormatError(
+                f"{path}:{where}: fields {columns.matching!r} and {columns.not_matching!r} are both {both!r}"
+            )
         swap = (index // 2) % 2 == 0
         first, second = (not_matching, matching) if swap else (matching, not_matching)
-        question = f"{_field(record, 'question', path, where)}\n\nChoices:\n(A): {first}\n(B): {second}"
+        question = f"{_field(record, columns.question, path, where)}\n\nChoices:\n(A): {first}\n(B): {second}"
         positive_is_yes = _yes_no(matching, path, where) == "Yes"
         items.append(_item(name, index, question, positive_is_a=not swap, positive_is_yes=positive_is_yes))
     return items
 
 
-def letter_items(name: str, path: Path, records: list[tuple[str, dict]]) -> list[Item]:
-    """Datasets whose questions already carry (A)/(B) choices (advanced AI risk, sycophancy)."""
+# A choice label at the start of a line of the question: "(A) ...", "(B): ...".
+_CHOICE = re.compile(r"^\s*\(([A-Z])\)", re.MULTILINE)
+
+
+def letter_items(
+    name: str, path: Path, records: list[tuple[str, dict]], columns: Columns = RAW_COLUMNS, user: bool = False
+) -> list[Item]:
+    """Datasets whose questions already carry (A)/(B) choices (advanced AI risk, sycophancy).
+
+    A user's dataset (``user``) may write a letter as "A" or "(A)", and each letter must be one the
+    question offers as a choice (a line starting "(A)"); the paper's raw files are read as they are.
+    """
     items = []
     for index, (where, record) in enumerate(records):
-        matching = _letter(_field(record, "answer_matching_behavior", path, where), path, where)
-        not_matching = _letter(_field(record, "answer_not_matching_behavior", path, where), path, where)
+        question = _field(record, columns.question, path, where)
+        letters = []
+        for column in (columns.matching, columns.not_matching):
+            answer = _field(record, column, path, where)
+            if user:
+                letters.append(_user_letter(answer, set(_CHOICE.findall(question)), column, path, where))
+            else:
+                letters.append(_letter(answer, path, where))
+        matching, not_matching = letters
         if matching == not_matching:
-            raise DatasetFormatError(f"{path}:{where}: matching and not-matching answers are both {matching}")
-        question = _META_TAG.sub("", _field(record, "question", path, where))
-        items.append(_item(name, index, question, positive_is_a=matching == "(A)", positive_is_yes=None))
+            raise DatasetFormatError(
+                f"{path}:{where}: fields {columns.matching!r} and {columns.not_matching!r} are both {matching}"
+            )
+        items.append(
+            _item(name, index, _META_TAG.sub("", question), positive_is_a=matching == "(A)", positive_is_yes=None)
+        )
     return items
+
+
+def _user_letter(answer: str, choices: set[str], column: str, path: Path, where: str) -> str:
+    """A user's answer letter ("A", "(A)") as "(A)", if the question offers it as a choice."""
+    letter = answer.strip().strip("()")
+    if len(letter) != 1 or not letter.isalpha() or not letter.isupper():
+        raise DatasetFormatError(f"{path}:{where}: field {column!r} is {answer!r}, not a choice letter such as (A)")
+    if letter not in choices:
+        offered = ", ".join(f"({c})" for c in sorted(choices)) or "none (no line of the question starts with '(A)')"
+        raise DatasetFormatError(
+            f"{path}:{where}: field {column!r} is ({letter}), not among the question's choices: {offered}"
+        )
+    return f"({letter})"
 
 
 def truthfulqa_items(name: str, path: Path) -> list[Item]:
@@ -195,7 +245,7 @@ def load_items(name: str, raw_file: Path) -> list[Item]:
     kind, _ = dataset_kind_and_path(name)
     raw_file = Path(raw_file)
     if kind == PERSONA:
-        items = persona_items(name, raw_file)
+        items = persona_items(name, raw_file, _read_jsonl(raw_file))
     elif kind == ADVANCED_AI_RISK:
         items = letter_items(name, raw_file, _read_jsonl(raw_file))
     elif kind == SYCOPHANCY:

@@ -38,13 +38,15 @@ from steering_reliability.dataset_groups import stage_datasets, stage_groups
 from steering_reliability.engine import SteeringEngine, shared_prefix_length
 from steering_reliability.evaluation import propensity_table
 from steering_reliability.fake_device import FakeAccelerator, meta_model, resident_bytes
-from steering_reliability.items import dataset_kind_and_path, load_items, selected, split_items
+from steering_reliability.items import dataset_kind_and_path, selected, split_items
 from steering_reliability.layers import eligible_layers, sweep_rows
 from steering_reliability.models import DTYPES, attention_implementation, bundled_config
 from steering_reliability.personas import read_persona_prompts
 from steering_reliability.prompts import encode_rows, render_prompt
 from steering_reliability.sources import persona_prompts_file
+from steering_reliability.study_datasets import needs_persona_file, ood_datasets, sweep_datasets
 from steering_reliability.sweep import layer_sweep
+from steering_reliability.user_datasets import dataset_items, hub_record, raw_input, user_entries
 from steering_reliability.variants import BASELINE, VARIANTS, VECTORS, variant_prompt
 
 JOB_TYPES = ("cache_activations", "evaluate_steering", "layer_sweep")
@@ -87,22 +89,22 @@ def model_setting(config: dict, entry: dict, key: str):
 def study_tables(config: dict, raw: Path) -> dict:
     """Every dataset of the study (and of the sweep), split as the config says, from the raw files in ``raw``."""
     tables = {}
-    for name in sorted(set(config["data"]["datasets"]) | set(_sweep_datasets(config))):
-        path = raw / dataset_kind_and_path(name)[1]
+    users = user_entries(config)
+    for name in sorted(set(config["data"]["datasets"]) | set(sweep_datasets(config))):
+        path = Path(raw_input(name, users[name])) if name in users else raw / dataset_kind_and_path(name)[1]
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path}: raw file of dataset {name} not found; give --raw a copy of the raw files (the layout of "
                 "data.mirror), or run the data rules first (snakemake --until build_dataset)"
             )
+        record = hub_record(name) if name in users and not users[name].get("file") else None
         tables[name] = split_items(
-            load_items(name, path), config["data"]["seed"], config["data"]["split"], config["data"]["max_items"]
+            dataset_items(name, path, config, record),
+            config["data"]["seed"],
+            config["data"]["split"],
+            config["data"]["max_items"],
         )
     return tables
-
-
-def _ood_datasets(config: dict) -> list[str]:
-    names = config["ood"]["datasets"]
-    return list(config["data"]["datasets"]) if names == "all" else list(names)
 
 
 def model_loads(config: dict) -> tuple[int, int]:
@@ -118,13 +120,9 @@ def load_hours(plan) -> float:
     return plan.loads[0] * (start_up + weights / (read_gbps * 1e9)) / 3600
 
 
-def _sweep_datasets(config: dict) -> list[str]:
-    return stage_datasets(config)["sweep"]
-
-
 def job_calls(config: dict, tables: dict) -> dict[str, list[Call]]:
     """The calls each job type makes over the whole study (sweep calls: its train and test slices)."""
-    ood = set(_ood_datasets(config))
+    ood = set(ood_datasets(config))
     calls = {job: [] for job in JOB_TYPES}
     for name in config["data"]["datasets"]:
         variants = VARIANTS if name in ood else [BASELINE]
@@ -133,7 +131,7 @@ def job_calls(config: dict, tables: dict) -> dict[str, list[Call]]:
             calls["evaluate_steering"].append(
                 Call(name, variant, selected(tables[name], "test"), len(VECTORS) if name in ood else 1)
             )
-    for name in _sweep_datasets(config):
+    for name in sweep_datasets(config):
         for key in ("train_percent", "test_percent"):
             rows = sweep_rows(tables[name], config["sweep"][key], config["sweep"]["max_items"])
             calls["layer_sweep"].append(Call(name, key, rows, 0))
@@ -434,9 +432,12 @@ def raw_folder(config: dict, given: str | None) -> Path:
 
 
 def persona_table(config: dict, raw: Path) -> dict:
-    if not _ood_datasets(config):
-        return {}
-    return read_persona_prompts(raw / persona_prompts_file(raw))
+    """The OOD study's persona sentences: the paper's (from the raw files) and the user's own datasets'."""
+    table = read_persona_prompts(raw / persona_prompts_file(raw)) if needs_persona_file(config) else {}
+    for name, entry in user_entries(config).items():
+        if entry["persona"] is not None:
+            table[name] = (entry["persona"]["positive"], entry["persona"]["negative"])
+    return table
 
 
 def work_lines(plans: list[ModelPlan], tflops: float | dict[str, float]) -> list[str]:

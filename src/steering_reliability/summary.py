@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from steering_reliability import paper_values, statistics
-from steering_reliability.items import PERSONA, dataset_kind_and_path
 from steering_reliability.ood import shift_name
+from steering_reliability.study_datasets import id_only_datasets, ood_datasets
+from steering_reliability.user_datasets import has_yes_no, user_entries
 from steering_reliability.variants import BASELINE, HEADLINE_SHIFT
 
 HEADLINE = shift_name(*HEADLINE_SHIFT)
@@ -40,6 +41,10 @@ class Run:
     protocol: str
     resamples: int
     seed: int
+    yes_no_datasets: frozenset[str] = frozenset()  # datasets whose answers are Yes/No (the Yes/No factor)
+    user_datasets: tuple[str, ...] = ()  # the user's own datasets in the study (data.user_datasets)
+    ood_datasets: tuple[str, ...] = ()
+    id_only_datasets: tuple[str, ...] = ()  # without persona sentences, so without an OOD study
 
     @classmethod
     def from_config(cls, config: dict) -> Run:
@@ -47,7 +52,17 @@ class Run:
             name: entry["id"] if entry["source"] == "huggingface" else f"{entry['source']}:{entry['id']}"
             for name, entry in config["models"].items()
         }
-        return cls(ids, config["protocol"], config["statistics"]["resamples"], config["statistics"]["seed"])
+        datasets = config["data"]["datasets"]
+        return cls(
+            ids,
+            config["protocol"],
+            config["statistics"]["resamples"],
+            config["statistics"]["seed"],
+            frozenset(name for name in datasets if has_yes_no(name, config)),
+            tuple(name for name in datasets if name in user_entries(config)),
+            tuple(ood_datasets(config)),
+            tuple(id_only_datasets(config)),
+        )
 
 
 def _row(model: str, quantity: str, value, low=math.nan, high=math.nan, n=None, note: str = "") -> dict:
@@ -132,16 +147,16 @@ def _small(small: bool, n: int, units: str) -> str:
     return f"n too small: only {n} {units}" if small else ""
 
 
-def bias_rows(model: str, bias: pd.DataFrame) -> list[dict]:
-    persona = bias[[dataset_kind_and_path(name)[0] == PERSONA for name in bias["dataset"]]]
+def bias_rows(model: str, bias: pd.DataFrame, run: Run) -> list[dict]:
+    yes_no = bias[bias["dataset"].isin(run.yes_no_datasets)]
     rows = [
         _row(model, "share_ab", bias["share_ab"].mean(), n=len(bias), note="mean over datasets"),
         _row(
             model,
             "share_yes_no",
-            persona["share_yes_no"].mean(),
-            n=len(persona),
-            note=f"mean over the {len(persona)} persona datasets",
+            yes_no["share_yes_no"].mean(),
+            n=len(yes_no),
+            note=f"mean over the {len(yes_no)} datasets with Yes/No answers",
         ),
         _row(model, "share_residual", bias["share_residual"].mean(), n=len(bias), note="mean over datasets"),
     ]
@@ -159,6 +174,41 @@ def bias_rows(model: str, bias: pd.DataFrame) -> list[dict]:
                 _small(bool(row["shares_small_n"]), int(row["n_items"]), "test items"),
             )
         )
+    return rows
+
+
+# A user dataset's rows: (quantity, table, column, what it is)
+_USER_QUANTITIES = (
+    ("mean_steerability", "steerability", "mean_steerability", ""),
+    ("anti_steerable_fraction", "steerability", "anti_steerable_fraction", ""),
+    ("share_ab", "bias", "share_ab", "; share of the slope variance that the A/B position explains"),
+    ("share_yes_no", "bias", "share_yes_no", "; share of the slope variance that Yes/No explains"),
+)
+
+
+def user_dataset_rows(model: str, steerability: pd.DataFrame, bias: pd.DataFrame, run: Run) -> list[dict]:
+    """Each of the user's own datasets on its own, with its intervals (``quantity[dataset]`` rows)."""
+    tables = {"steerability": steerability.set_index("dataset"), "bias": bias.set_index("dataset")}
+    rows = []
+    for dataset in run.user_datasets:
+        study = "also in the OOD study" if dataset in run.ood_datasets else "in-distribution only"
+        for quantity, table, column, meaning in _USER_QUANTITIES:
+            if column == "share_yes_no" and dataset not in run.yes_no_datasets:
+                continue
+            row = tables[table].loc[dataset]
+            n = int(row["n_items"])
+            small = bool(row["shares_small_n"]) if table == "bias" else n < MIN_ITEMS
+            rows.append(
+                _row(
+                    model,
+                    f"{quantity}[{dataset}]",
+                    row[column],
+                    row.get(f"{column}_ci_low", math.nan),
+                    row.get(f"{column}_ci_high", math.nan),
+                    n,
+                    _small(small, n, "test items") or f"your dataset ({study}){meaning}",
+                )
+            )
     return rows
 
 
@@ -332,6 +382,32 @@ def _interval(row) -> str:
     return "" if math.isnan(float(row.ci_low)) else f"[{row.ci_low:.3f}, {row.ci_high:.3f}]"
 
 
+def _dataset_lines(summary: pd.DataFrame, run: Run) -> list[str]:
+    """The user's own datasets (each on its own, with intervals), and the datasets without an OOD study."""
+    lines = []
+    if run.id_only_datasets:
+        lines += [
+            f"In-distribution only (no persona sentences, so no OOD study): {', '.join(run.id_only_datasets)}.",
+            "",
+        ]
+    if run.user_datasets:
+        lines += [
+            "## Your own datasets",
+            "",
+            "| model | quantity | value | 95% interval | n | note |",
+            "|---|---|---|---|---|---|",
+        ]
+        suffixes = tuple(f"[{name}]" for name in run.user_datasets)
+        own = summary[summary["quantity"].str.endswith(suffixes)]
+        lines += [
+            f"| {r.model} | {r.quantity} | {_show(r.quantity, r.value)} | {_interval(r)} | {_show('n_datasets', r.n)} "
+            f"| {r.note} |"
+            for r in own.itertuples(index=False)
+        ]
+        lines.append("")
+    return lines
+
+
 def to_markdown(summary: pd.DataFrame, found: pd.DataFrame, run: Run) -> str:
     """The summary as Markdown: findings first, then the paper's values, then every quantity."""
     lines = [
@@ -342,6 +418,7 @@ def to_markdown(summary: pd.DataFrame, found: pd.DataFrame, run: Run) -> str:
         "are in docs/protocol.md and docs/reference_values.md; the interval, p-value and verdict rules in "
         "docs/statistics.md.",
         "",
+        *_dataset_lines(summary, run),
         "## Which of the paper's findings this run reproduces",
         "",
         "| finding | model | evidence | verdict |",

@@ -13,6 +13,12 @@ from steering_reliability.job_resources import (
     model_job_resources,
 )
 from steering_reliability.sources import persona_prompts_file
+from steering_reliability.study_datasets import (
+    needs_persona_file,
+    ood_datasets,
+    sweep_datasets,
+)
+from steering_reliability.user_datasets import hub_record, raw_input, user_entries
 from steering_reliability.variants import BASELINE, VARIANTS
 
 if not config:
@@ -23,22 +29,24 @@ if not config:
     )
 # Fills in every default from the schema: rules read config keys directly.
 validate(config, schema="../schemas/config.schema.yaml")
-check_config(config)
+# a job on a node without the user's own dataset files (Kubernetes) does not read them again
+check_config(config, read_user_files=not workflow.remote_exec)
 # without a shared filesystem (a default storage provider), hub weights need a volume every job mounts
 check_hub_cache(config, not workflow.storage_settings.default_storage_provider)
 
 
-def resolve_datasets(names):
-    """A dataset list from config: a list of names (a subset of data.datasets) or "all"."""
-    return list(config["data"]["datasets"]) if names == "all" else list(names)
-
-
 DATASETS = config["data"]["datasets"]
+USER_DATASETS = user_entries(config)
 MODELS = list(config["models"])
-OOD_DATASETS = resolve_datasets(config["ood"]["datasets"])
-SWEEP_DATASETS = resolve_datasets(config["sweep"]["datasets"])
+OOD_DATASETS = ood_datasets(config)
+SWEEP_DATASETS = sweep_datasets(config)
 PERSONAS = "results/datasets/persona_sentences.json"
-PERSONAS_RAW = f"resources/raw/{persona_prompts_file(config['data']['mirror'])}"
+# the paper's persona sentences, read only when a built-in dataset is in the OOD study
+PERSONAS_RAW = (
+    [f"resources/raw/{persona_prompts_file(config['data']['mirror'])}"]
+    if needs_persona_file(config)
+    else []
+)
 EXAMPLE_DATASET = config["figures"]["example_dataset"] or DATASETS[0]
 # Per-model figures (final targets); figure 7 compares models and exists with two or more.
 FIGURES = [
@@ -184,7 +192,16 @@ def code_version(script):
 
 
 def raw_file(wildcards):
+    """The file a dataset is built from: a pinned raw file, the user's own file, or a hub dataset's rows."""
+    if wildcards.dataset in USER_DATASETS:
+        return raw_input(wildcards.dataset, USER_DATASETS[wildcards.dataset])
     return f"resources/raw/{dataset_kind_and_path(wildcards.dataset)[1]}"
+
+
+def hub_dataset_record(wildcards):
+    """What was downloaded for a hub dataset (its resolved commit): an input of the dataset it builds."""
+    entry = USER_DATASETS.get(wildcards.dataset)
+    return [hub_record(wildcards.dataset)] if entry and entry.get("hub") else []
 
 
 def pinned_sha256(wildcards):

@@ -20,9 +20,26 @@ rule fetch_raw_file:
         "../scripts/fetch_raw_file.py"
 
 
+rule fetch_hub_dataset:
+    output:
+        rows="resources/user-datasets/{dataset}.parquet",
+        record="resources/user-datasets/{dataset}.json",
+    log:
+        "logs/raw/user-datasets/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("fetch_hub_dataset.py"),
+        hub=lambda wildcards: USER_DATASETS[wildcards.dataset]["hub"],
+        cache=config["compute"]["hub_cache"],
+    script:
+        "../scripts/fetch_hub_dataset.py"
+
+
 rule build_dataset:
     input:
         raw=raw_file,
+        hub_record=hub_dataset_record,
     output:
         "results/datasets/{dataset}.parquet",
     log:
@@ -40,7 +57,7 @@ rule build_dataset:
 
 rule persona_sentences:
     input:
-        PERSONAS_RAW,
+        raw=PERSONAS_RAW,
     output:
         PERSONAS,
     log:
@@ -50,5 +67,10 @@ rule persona_sentences:
     params:
         code=code_version("persona_sentences.py"),
         datasets=OOD_DATASETS,
+        user={
+            name: entry["persona"]
+            for name, entry in USER_DATASETS.items()
+            if entry["persona"] is not None
+        },
     script:
         "../scripts/persona_sentences.py"

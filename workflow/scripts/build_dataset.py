@@ -1,9 +1,12 @@
-from steering_reliability.items import load_items, split_items
+from steering_reliability.items import split_items
 from steering_reliability.prepared import write_prepared
 from steering_reliability.scripting import script_context
+from steering_reliability.user_datasets import dataset_items
 
 with script_context(snakemake) as log:
-    items = load_items(snakemake.wildcards.dataset, snakemake.input.raw)
+    name = snakemake.wildcards.dataset
+    hub_record = (list(snakemake.input.hub_record) or [None])[0]  # a hub dataset's record of what was downloaded
+    items = dataset_items(name, snakemake.input.raw, snakemake.config, hub_record)
     table = split_items(items, snakemake.params.seed, snakemake.params.split, snakemake.params.max_items)
     log.info("%d items, %d selected", len(table), int(table["selected"].sum()))
-    write_prepared(table, snakemake.wildcards.dataset, snakemake.output[0])
+    write_prepared(table, name, snakemake.output[0])

@@ -13,6 +13,7 @@ from steering_reliability.summary import (
     layer_rows,
     steerability_rows,
     to_markdown,
+    user_dataset_rows,
     with_verdicts,
 )
 
@@ -24,7 +25,8 @@ with script_context(snakemake) as log:
         bias[model] = read_table(inputs.bias[index])
         rows += layer_rows(model, json.loads(open(inputs.layer[index]).read()))
         rows += steerability_rows(model, steerability[model], read_table(inputs.slopes[index]), run)
-        rows += bias_rows(model, bias[model])
+        rows += bias_rows(model, bias[model], run)
+        rows += user_dataset_rows(model, steerability[model], bias[model], run)
         if inputs.correlations:
             rows += correlation_rows(model, read_table(inputs.correlations[index]))
             rows += cosine_rows(model, read_table(inputs.cosines[index]))
