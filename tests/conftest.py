@@ -100,6 +100,8 @@ def tiny_config(full_study: bool = True) -> dict:
     """
     config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
     config["data"].update(mirror=str(TEST_MIRROR), checksums=str(TEST_CHECKSUMS))
+    for entry in config["data"]["user_datasets"].values():
+        entry["file"] = str(REPO / entry["file"])
     config["compute"] = {"wheel_dir": str(RESOURCES / "wheels")}
     if not full_study:
         del config["ood"], config["sweep"], config["models"]["smollm2-local"]

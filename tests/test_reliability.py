@@ -472,13 +472,13 @@ def finished_copy(tiny_run, tmp_path):
 def test_a_truncated_artifact_is_named_before_use_and_re_made_when_deleted(finished_copy):
     """A dataset that fails in the middle of a grouped model job: named, and the rerun redoes only it and the rest.
 
-    The tiny study evaluates its three datasets in one job (compute.datasets_per_job.evaluation);
+    The tiny study evaluates its four datasets in one job (compute.datasets_per_job.evaluation);
     the second one's vectors are truncated. The first dataset, finished before the failure, is kept
     for the rerun (Snakemake deletes a failed job's outputs) and linked back, not computed again.
     """
     workdir, _ = finished_copy
     model = workdir / "results/smollm2-135m-instruct"
-    datasets = ["corrigible-neutral-HHH", "anti-LGBTQ-rights", "truthfulqa"]
+    datasets = ["corrigible-neutral-HHH", "anti-LGBTQ-rights", "truthfulqa", "admits-uncertainty"]
     originals = {name: (model / f"steering/{name}/items.parquet").read_bytes() for name in datasets}
     vectors = model / "vectors/anti-LGBTQ-rights.safetensors"
     original = vectors.read_bytes()
@@ -491,7 +491,7 @@ def test_a_truncated_artifact_is_named_before_use_and_re_made_when_deleted(finis
         "its bytes differ from what rule steering_vectors wrote"
     ) in console, console[-3000:]
     assert "Delete it and run snakemake again to re-make it" in console and "Traceback" not in console
-    assert "1 finished dataset(s) of 3 are kept in results/.resume/smollm2-135m-instruct/evaluate_steering" in console
+    assert "1 finished dataset(s) of 4 are kept in results/.resume/smollm2-135m-instruct/evaluate_steering" in console
     assert not (model / "steering/corrigible-neutral-HHH/items.parquet").exists()  # removed by Snakemake
     kept = workdir / "results/.resume/smollm2-135m-instruct/evaluate_steering/corrigible-neutral-HHH"
     assert len(list(kept.glob("*/slopes/items.parquet"))) == 1

@@ -120,6 +120,37 @@ def test_summary_lists_every_quantity_with_the_paper_value(results):
     assert set(findings["model"]) >= set(config["models"])
 
 
+def test_your_own_dataset_goes_through_the_study_like_a_built_in_one(results):
+    """The example dataset (examples/admits-uncertainty, in-distribution only): its file's sha256 is in the prepared
+    dataset's provenance, it has every per-dataset table row, and the summary reports it on its own and says it
+    has no OOD study."""
+    import json
+
+    from steering_reliability.sources import sha256_of
+
+    from conftest import REPO
+
+    results, config = results
+    workdir = results.parent.parent
+    example = REPO / "examples/admits-uncertainty/admits-uncertainty.jsonl"
+    record = json.loads((workdir / "results/datasets/admits-uncertainty.parquet.prov.json").read_text())
+    assert record["inputs"] == {str(example): sha256_of(example)}
+    for table in ("steerability.csv", "bias.csv", "geometry.csv"):
+        assert "admits-uncertainty" in set(pd.read_csv(results / "tables" / table)["dataset"]), table
+    bias = pd.read_csv(results / "tables/bias.csv").set_index("dataset")
+    assert bias.loc["admits-uncertainty", "share_yes_no"] >= 0  # a statement dataset has the Yes/No factor
+    summary = pd.read_csv(results.parent / "summary.csv")
+    own = summary[summary["quantity"].str.endswith("[admits-uncertainty]")]
+    assert set(own["quantity"]) == {
+        f"{quantity}[admits-uncertainty]"
+        for quantity in ("mean_steerability", "anti_steerable_fraction", "share_ab", "share_yes_no")
+    }
+    assert len(own) == 4 * len(config["models"])
+    markdown = (results.parent / "summary.md").read_text()
+    assert "## Your own datasets" in markdown
+    assert "In-distribution only (no persona sentences, so no OOD study): admits-uncertainty." in markdown
+
+
 def test_tables_hold_every_item_and_multiplier(results):
     results, config = results
     datasets = config["data"]["datasets"]
