@@ -507,20 +507,20 @@ def test_a_truncated_artifact_is_named_before_use_and_re_made_when_deleted(finis
     assert not (workdir / "results/.resume").exists()  # emptied once the whole job finished
 
 
-def test_an_auto_depth_range_without_a_layer_stops_the_sweep_before_it_computes(finished_copy):
-    """sweep.auto_depth is checked against the model's depth as soon as the model is loaded, not after the sweep."""
-    workdir, _ = finished_copy
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config["sweep"]["auto_depth"] = [0.99, 1.0]  # 30 layers: 29 / 30 = 0.967 is the deepest
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    target = "results/smollm2-local/tables/layer_sweep.csv"
-    console = _failing_run(workdir, target)
-    assert (
-        "ERROR in rule layer_sweep, dataset corrigible-neutral-HHH (job layer_sweep_1): "
-        "sweep.auto_depth [0.99, 1.0] leaves no layer of 30"
-    ) in console, console[-3000:]
-    log = (workdir / "logs/smollm2-local/sweep/corrigible-neutral-HHH.log").read_text()
-    assert "Traceback" in log and "letter_activations" not in log  # stopped before the sweep's first pass
+def test_an_auto_depth_range_without_a_layer_of_a_known_depth_model_stops_the_run_before_any_job(tmp_path):
+    """sweep.auto_depth is checked against the depth of an embedded or local model when the config is read (a hub
+    model's depth is known once it is loaded: its sweep job checks it then, before its first pass)."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"num_hidden_layers": 30}))
+    config = _config()
+    config["models"]["local"] = {"source": "local", "id": str(model), "layer": "auto"}
+    config["sweep"] = {"datasets": ["truthfulqa"], "multipliers": [-1.0, 1.0], "auto_depth": [0.99, 1.0]}
+    completed = _dry_run(tmp_path, config)  # 30 layers: 29 / 30 = 0.967 is the deepest
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0 and "Traceback" not in output
+    assert "models.local.layer: auto, but sweep.auto_depth [0.99, 1.0] leaves no layer of 30" in output, output
+    assert not (tmp_path / "results").exists()
 
 
 def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy):

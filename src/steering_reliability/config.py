@@ -16,6 +16,7 @@ from pathlib import Path
 
 from steering_reliability.embedded import EMBEDDED_MODELS
 from steering_reliability.items import DatasetFormatError, dataset_kind_and_path, known_datasets, split_items
+from steering_reliability.layers import eligible_layers
 from steering_reliability.prompts import CHAT_TEMPLATE, REPEPO_FORMATS
 from steering_reliability.sources import persona_prompts_file, read_manifest
 from steering_reliability.study_datasets import (
@@ -163,6 +164,8 @@ def _check_steering(config: dict) -> None:
 
 
 def _check_models(config: dict, sweep_datasets: list[str]) -> None:
+    """Each model's id and layer; where its depth is known before any download (embedded, local), its layer or
+    the sweep's auto_depth range against that depth."""
     for name, entry in config["models"].items():
         key = f"models.{name}"
         if entry["layer"] == "auto" and not sweep_datasets:
@@ -178,6 +181,11 @@ def _check_models(config: dict, sweep_datasets: list[str]) -> None:
             raise ConfigError(
                 f"{key}.layer: {entry['layer']} is out of range: {entry['id']} has layers 0..{layers - 1}"
             )
+        if layers is not None and entry["layer"] == "auto":
+            try:
+                eligible_layers(layers, config["sweep"]["auto_depth"])
+            except ValueError as error:
+                raise ConfigError(f"{key}.layer: auto, but {error}") from None
 
 
 def _check_user_datasets(config: dict, read_files: bool) -> None:
