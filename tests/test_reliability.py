@@ -472,26 +472,26 @@ def finished_copy(tiny_run, tmp_path):
 def test_a_truncated_artifact_is_named_before_use_and_re_made_when_deleted(finished_copy):
     """A dataset that fails in the middle of a grouped model job: named, and the rerun redoes only it and the rest.
 
-    The tiny study evaluates its four datasets in one job (compute.datasets_per_job.evaluation);
+    The tiny study evaluates its three datasets in one job (compute.datasets_per_job.evaluation);
     the second one's vectors are truncated. The first dataset, finished before the failure, is kept
     for the rerun (Snakemake deletes a failed job's outputs) and linked back, not computed again.
     """
     workdir, _ = finished_copy
     model = workdir / "results/smollm2-135m-instruct"
-    datasets = ["corrigible-neutral-HHH", "anti-LGBTQ-rights", "truthfulqa", "admits-uncertainty"]
+    datasets = ["corrigible-neutral-HHH", "admits-uncertainty", "truthfulqa"]
     originals = {name: (model / f"steering/{name}/items.parquet").read_bytes() for name in datasets}
-    vectors = model / "vectors/anti-LGBTQ-rights.safetensors"
+    vectors = model / "vectors/admits-uncertainty.safetensors"
     original = vectors.read_bytes()
     vectors.write_bytes(original[: len(original) // 2])
     target = "results/smollm2-135m-instruct/steering/truthfulqa/items.parquet"
     console = _failing_run(workdir, target)
     assert (
-        "ERROR in rule evaluate_steering, dataset anti-LGBTQ-rights (job evaluate_steering_1): "
-        "results/smollm2-135m-instruct/vectors/anti-LGBTQ-rights.safetensors: "
+        "ERROR in rule evaluate_steering, dataset admits-uncertainty (job evaluate_steering_1): "
+        "results/smollm2-135m-instruct/vectors/admits-uncertainty.safetensors: "
         "its bytes differ from what rule steering_vectors wrote"
     ) in console, console[-3000:]
     assert "Delete it and run snakemake again to re-make it" in console and "Traceback" not in console
-    assert "1 finished dataset(s) of 4 are kept in results/.resume/smollm2-135m-instruct/evaluate_steering" in console
+    assert "1 finished dataset(s) of 3 are kept in results/.resume/smollm2-135m-instruct/evaluate_steering" in console
     assert not (model / "steering/corrigible-neutral-HHH/items.parquet").exists()  # removed by Snakemake
     kept = workdir / "results/.resume/smollm2-135m-instruct/evaluate_steering/corrigible-neutral-HHH"
     assert len(list(kept.glob("*/slopes/items.parquet"))) == 1
@@ -541,7 +541,7 @@ def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy
     completed = subprocess.run(workflow_command(workdir, *targets), capture_output=True, text=True)
     assert completed.returncode == 0, _console(completed)[-3000:]
     console = _console(completed)
-    assert all(f"cache_activations_{n}" in console for n in range(1, 5)) and "layer_sweep_2" in console
+    assert all(f"cache_activations_{n}" in console for n in range(1, 4)) and "layer_sweep_2" in console
     diffs = compare_runs(tiny_run[0] / "results", workdir / "results")
     assert len(diffs) > 100 and all(diff.status == "identical" for diff in diffs), [
         diff.line() for diff in diffs if diff.status != "identical"
@@ -571,7 +571,7 @@ def test_outputs_are_readable_as_the_umask_says(tiny_run):
     assert FILE_MODE == 0o666 & ~umask
     for path in (
         "results/smollm2-135m-instruct/tables/steerability.csv",
-        "results/smollm2-135m-instruct/activations/anti-LGBTQ-rights.safetensors",
+        "results/smollm2-135m-instruct/activations/admits-uncertainty.safetensors",
         "results/summary.md",
     ):
         assert stat.S_IMODE((workdir / path).stat().st_mode) == FILE_MODE, path

@@ -302,3 +302,52 @@ def test_hub_datasets_are_pinned_by_commit_and_each_failure_names_its_entry(hub,
     bad = (tmp_path / "logs/datasets/bad-row.log").read_text()
     assert f"hub dataset org/broken at {HUB_COMMIT} (split test):row 5: field 'question' is empty" in bad
     assert not (tmp_path / "results/datasets/bad-row.parquet").exists()
+
+
+def test_the_summary_reports_each_own_dataset_and_names_the_in_distribution_only_ones(tmp_path):
+    import pandas as pd
+
+    from steering_reliability.summary import Run, to_markdown, user_dataset_rows, with_verdicts
+
+    config = with_defaults(_config(tmp_path))
+    config["ood"]["datasets"] = "all"
+    run = Run.from_config(config)
+    assert run.user_datasets == ("mine",) and run.id_only_datasets == ("mine",) and "mine" in run.yes_no_datasets
+    steerability = pd.DataFrame(
+        [
+            {
+                "dataset": "mine",
+                "n_items": 20,
+                "mean_steerability": 0.25,
+                "mean_steerability_ci_low": 0.1,
+                "mean_steerability_ci_high": 0.4,
+                "anti_steerable_fraction": 0.1,
+                "anti_steerable_fraction_ci_low": 0.0,
+                "anti_steerable_fraction_ci_high": 0.25,
+            }
+        ]
+    )
+    bias = pd.DataFrame(
+        [
+            {
+                "dataset": "mine",
+                "n_items": 20,
+                "shares_small_n": False,
+                "share_ab": 0.2,
+                "share_ab_ci_low": 0.05,
+                "share_ab_ci_high": 0.5,
+                "share_yes_no": 0.6,
+                "share_yes_no_ci_low": 0.3,
+                "share_yes_no_ci_high": 0.8,
+            }
+        ]
+    )
+    summary = with_verdicts(user_dataset_rows("m", steerability, bias, run), run)
+    found = pd.DataFrame(columns=["finding", "model", "evidence", "verdict"])
+    markdown = to_markdown(summary, found, run)
+    assert "In-distribution only (no persona sentences, so no OOD study): mine." in markdown
+    assert (
+        "| m | mean_steerability[mine] | 0.250 | [0.100, 0.400] | 20 | your dataset (in-distribution only) |"
+        in markdown
+    )
+    assert "share_yes_no[mine]" in markdown

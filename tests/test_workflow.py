@@ -55,7 +55,7 @@ def test_layer_auto_uses_the_sweep_best_layer_downstream(results):
     eligible = eligible_layers(30, config["sweep"]["auto_depth"])
     assert record == {**record, "source": "sweep", "layer": pick_layer(sweep, eligible)}
     assert record["eligible_layers"] == [0, 22] and record["layer"] <= 22
-    for path in (auto / "vectors/anti-LGBTQ-rights.safetensors", auto / "steering/truthfulqa/activations.safetensors"):
+    for path in (auto / "vectors/admits-uncertainty.safetensors", auto / "steering/truthfulqa/activations.safetensors"):
         assert int(load_tensors(path)[1]["layer"]) == record["layer"]
     fixed = json.loads((results / "layer.json").read_text())
     assert fixed == {"layer": 10, "source": "config"}
@@ -67,7 +67,7 @@ def test_ood_tables_hold_six_vectors_on_five_variants(results):
 
     results, config = results
     per_split = config["data"]["max_items"] // 2
-    vectors = load_tensors(results / "vectors/anti-LGBTQ-rights.safetensors")[0]
+    vectors = load_tensors(results / "vectors/admits-uncertainty.safetensors")[0]
     assert sorted(vectors) == sorted(VECTORS)
     for name in VECTORS:
         assert float(vectors[name].norm()) == pytest.approx(float(vectors["baseline"].norm()), rel=1e-5)
@@ -121,9 +121,9 @@ def test_summary_lists_every_quantity_with_the_paper_value(results):
 
 
 def test_your_own_dataset_goes_through_the_study_like_a_built_in_one(results):
-    """The example dataset (examples/admits-uncertainty, in-distribution only): its file's sha256 is in the prepared
-    dataset's provenance, it has every per-dataset table row, and the summary reports it on its own and says it
-    has no OOD study."""
+    """The example dataset (examples/admits-uncertainty, with its persona sentences from the config): its file's
+    sha256 is in the prepared dataset's provenance, it has every per-dataset table row (the OOD study's too), and
+    the summary reports it on its own."""
     import json
 
     from steering_reliability.sources import sha256_of
@@ -135,7 +135,7 @@ def test_your_own_dataset_goes_through_the_study_like_a_built_in_one(results):
     example = REPO / "examples/admits-uncertainty/admits-uncertainty.jsonl"
     record = json.loads((workdir / "results/datasets/admits-uncertainty.parquet.prov.json").read_text())
     assert record["inputs"] == {str(example): sha256_of(example)}
-    for table in ("steerability.csv", "bias.csv", "geometry.csv"):
+    for table in ("steerability.csv", "bias.csv", "geometry.csv", "ood_steerability.csv"):
         assert "admits-uncertainty" in set(pd.read_csv(results / "tables" / table)["dataset"]), table
     bias = pd.read_csv(results / "tables/bias.csv").set_index("dataset")
     assert bias.loc["admits-uncertainty", "share_yes_no"] >= 0  # a statement dataset has the Yes/No factor
@@ -148,7 +148,10 @@ def test_your_own_dataset_goes_through_the_study_like_a_built_in_one(results):
     assert len(own) == 4 * len(config["models"])
     markdown = (results.parent / "summary.md").read_text()
     assert "## Your own datasets" in markdown
-    assert "In-distribution only (no persona sentences, so no OOD study): admits-uncertainty." in markdown
+    assert "| smollm2-135m-instruct | mean_steerability[admits-uncertainty] |" in markdown
+    assert "In-distribution only" not in markdown  # its persona sentences come from the config
+    sentences = json.loads((workdir / "results/datasets/persona_sentences.json").read_text())["admits-uncertainty"]
+    assert sentences == config["data"]["user_datasets"]["admits-uncertainty"]["persona"]
 
 
 def test_tables_hold_every_item_and_multiplier(results):
@@ -162,7 +165,7 @@ def test_tables_hold_every_item_and_multiplier(results):
     for dataset, frame in items.groupby("dataset"):
         assert summary.loc[dataset, "mean_steerability"] == pytest.approx(frame["slope"].mean())
         assert summary.loc[dataset, "anti_steerable_fraction"] == pytest.approx((frame["slope"] <= 0).mean())
-    propensities = pd.read_parquet(results / "steering/anti-LGBTQ-rights/propensities.parquet")
+    propensities = pd.read_parquet(results / "steering/admits-uncertainty/propensities.parquet")
     variants = 5 * 6  # an OOD dataset: every vector on every prompt variant
     assert len(propensities) == variants * per_split * len(config["steering"]["multipliers"])
     # a dataset outside the OOD study: the baseline vector on the baseline prompts only
@@ -170,7 +173,7 @@ def test_tables_hold_every_item_and_multiplier(results):
     assert len(baseline_only) == per_split * len(config["steering"]["multipliers"])
     assert propensities["logit_diff"].notna().all()
     # persona items carry the Yes/No factor, the others do not
-    assert items[items["dataset"] == "anti-LGBTQ-rights"]["positive_is_yes"].notna().all()
+    assert items[items["dataset"] == "admits-uncertainty"]["positive_is_yes"].notna().all()
     assert items[items["dataset"] == "truthfulqa"]["positive_is_yes"].isna().all()
     assert (items["slope_se"] > 0).all()
 
@@ -186,11 +189,11 @@ def test_vector_metadata_records_layer_and_config(results):
     from steering_reliability.tensors import load_tensors
 
     results, config = results
-    tensors, metadata = load_tensors(results / "vectors/anti-LGBTQ-rights.safetensors")
+    tensors, metadata = load_tensors(results / "vectors/admits-uncertainty.safetensors")
     assert tensors["baseline"].shape == (576,)
     assert int(metadata["layer"]) == config["models"]["smollm2-135m-instruct"]["layer"]
     assert len(metadata["config_hash"]) == 16
-    activations, act_meta = load_tensors(results / "activations/anti-LGBTQ-rights.safetensors")
+    activations, act_meta = load_tensors(results / "activations/admits-uncertainty.safetensors")
     # the steering layer only, for each of the five prompt variants
     assert activations["baseline.positive"].shape == (4, 1, 576) and len(activations) == 10
     assert act_meta["split"] == "train" and act_meta["layers"] == "[10]"
@@ -251,13 +254,13 @@ def test_every_artifact_has_provenance_and_a_manifest_entry(results):
         "items.parquet",
         "geometry_correlations.csv",
     }
-    vector = json.loads((folder / "vectors/anti-LGBTQ-rights.safetensors.prov.json").read_text())
+    vector = json.loads((folder / "vectors/admits-uncertainty.safetensors.prov.json").read_text())
     assert vector["model"]["id"] == "smollm2-135m-instruct"
     assert vector["model"]["weights_sha256"]["model.safetensors"]
     assert vector["packages"]["torch"].startswith("2.13.0")
     assert len(vector["config_hash"]) == 16 and vector["workflow_commit"]
     assert set(vector["inputs"]) == {
-        "results/smollm2-135m-instruct/activations/anti-LGBTQ-rights.safetensors",
+        "results/smollm2-135m-instruct/activations/admits-uncertainty.safetensors",
         "results/smollm2-135m-instruct/layer.json",
     }
     # one job evaluated the three datasets (compute.datasets_per_job): each artifact's record is its dataset's own
