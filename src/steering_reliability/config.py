@@ -27,6 +27,7 @@ from steering_reliability.study_datasets import (
     sweep_datasets,
 )
 from steering_reliability.user_datasets import FILE_SUFFIXES, SAFE_NAME, user_entries, user_items
+from steering_reliability.vector_names import METHODS, NULLS
 
 # Decoder blocks of the embedded models (checked against the loaded models in the tests).
 EMBEDDED_LAYERS = {"qwen2.5-coder-0.5b-instruct": 24, "smollm2-135m-instruct": 30}
@@ -163,6 +164,21 @@ def _check_steering(config: dict) -> None:
             raise ConfigError(f"sweep.{key}: {sweep[key]} is not a range [first, last] with first < last")
 
 
+def _check_vectors(config: dict) -> None:
+    """Known methods, and draws for every null that is asked for."""
+    settings = config["vectors"]
+    for index, method in enumerate(settings["methods"]):
+        if method not in METHODS + NULLS:
+            known = ", ".join(METHODS + NULLS)
+            raise ConfigError(f"vectors.methods[{index}]: unknown method {method!r} (known: {known})")
+    nulls = [method for method in settings["methods"] if method in NULLS]
+    if nulls and settings["null_draws"] < 1:
+        raise ConfigError(
+            f"vectors.null_draws: {settings['null_draws']} draws, but vectors.methods asks for the {nulls[0]} null; "
+            "give it at least 1 (20 or more for a p-value below 0.05)"
+        )
+
+
 def _check_models(config: dict, sweep_datasets: list[str]) -> None:
     """Each model's id and layer; where its depth is known before any download (embedded, local), its layer or
     the sweep's auto_depth range against that depth."""
@@ -233,6 +249,7 @@ def check_config(config: dict, read_user_files: bool = True) -> None:
     _check_data(config)
     _check_user_datasets(config, read_user_files)
     _check_steering(config)
+    _check_vectors(config)
     example = config["figures"]["example_dataset"]
     if example is not None and example not in config["data"]["datasets"]:
         raise ConfigError(f"figures.example_dataset: {example!r} is not one of data.datasets")

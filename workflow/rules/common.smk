@@ -40,6 +40,8 @@ USER_DATASETS = user_entries(config)
 MODELS = list(config["models"])
 OOD_DATASETS = ood_datasets(config)
 SWEEP_DATASETS = sweep_datasets(config)
+# vector methods other than CAA (and nulls) to compare (vectors.methods)
+OTHER_METHODS = [method for method in config["vectors"]["methods"] if method != "caa"]
 PERSONAS = "results/datasets/persona_sentences.json"
 # the paper's persona sentences, read only when a built-in dataset is in the OOD study
 PERSONAS_RAW = (
@@ -383,6 +385,7 @@ def final_targets(with_manifest=True):
                 "geometry_correlations.csv",
             ]
             + (ood_tables if OOD_DATASETS else [])
+            + (["methods.csv", "methods_vs_null.csv"] if OTHER_METHODS else [])
             + (["layer_sweep.csv"] if SWEEP_DATASETS else []),
         )
     )

@@ -56,3 +56,27 @@ rule steerability_table:
         multipliers=config["steering"]["multipliers"],
     script:
         "../scripts/steerability_table.py"
+
+
+# The other vector methods against CAA and against the null directions (vectors.methods)
+rule method_tables:
+    input:
+        per_dataset("results/{model}/steering/{dataset}/items.parquet"),
+    output:
+        methods="results/{model}/tables/methods.csv",
+        nulls=report(
+            "results/{model}/tables/methods_vs_null.csv",
+            caption="../report/table_methods_vs_null.rst",
+            category="Tables",
+            subcategory="{model}",
+        ),
+    log:
+        "logs/{model}/tables/methods.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=code_version("method_tables.py"),
+        statistics=config["statistics"],
+        multipliers=config["steering"]["multipliers"],
+    script:
+        "../scripts/method_tables.py"

@@ -1,6 +1,7 @@
 # CAA steering vectors at the model's layer: the mean (positive - negative) activation per
 # prompt variant; for the OOD study the variant vectors rescaled to the baseline's norm and
-# their mean (six vectors).
+# their mean (six vectors); and the directions of the other vector methods and nulls
+# (vectors.methods), scaled to the CAA vector's norm.
 
 
 rule steering_vectors:
@@ -15,5 +16,7 @@ rule steering_vectors:
         "../../envs/model.yaml"
     params:
         code=code_version("steering_vectors.py"),
+        vectors=config["vectors"],
+        seed=config["statistics"]["seed"],
     script:
         "../scripts/steering_vectors.py"

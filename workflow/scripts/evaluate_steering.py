@@ -9,15 +9,19 @@ from steering_reliability.model_jobs import encode_variants
 from steering_reliability.scripting import tensor_metadata
 from steering_reliability.steerability import item_slopes
 from steering_reliability.tensors import load_tensors, save_tensors
+from steering_reliability.variants import BASELINE
+from steering_reliability.vector_names import without_methods
 
 
 def evaluate_steering(job, engine, tokenizer, log):
     dataset = job.wildcards.dataset
     test = selected(read_table(job.input.dataset), "test")
-    vectors = load_tensors(job.input.vectors)[0]
+    stored = load_tensors(job.input.vectors)[0]
     layer = read_layer(job.input.layer)
     propensities, slopes, activations = [], [], {}
     for variant, items in encode_variants(job, engine, tokenizer, test).items():
+        # the other methods' directions are compared on the baseline prompts, in the same pass as CAA's
+        vectors = stored if variant == BASELINE else without_methods(stored)
         table, letter = propensity_table(engine, items, layer, vectors, job.params.multipliers)
         table.insert(0, "variant", variant)
         cosines = difference_cosines([item.item_id for item in items], letter, vectors)

@@ -4,20 +4,31 @@ from steering_reliability.layers import read_layer
 from steering_reliability.scripting import script_context, tensor_metadata
 from steering_reliability.tensors import cached_layer, load_tensors, save_tensors
 from steering_reliability.variants import BASELINE
+from steering_reliability.vector_methods import method_vectors
 from steering_reliability.vectors import caa_vector, ood_vectors
 
 with script_context(snakemake) as log:
     activations, metadata = load_tensors(snakemake.input.activations)
     layer = read_layer(snakemake.input.layer)
-    trained = {
-        variant: caa_vector(
-            *(part.float() for part in cached_layer(activations, metadata, variant, layer, snakemake.input.activations))
-        )
+    pairs = {
+        variant: [
+            part.float() for part in cached_layer(activations, metadata, variant, layer, snakemake.input.activations)
+        ]
         for variant in json.loads(metadata["variants"])
     }
+    trained = {variant: caa_vector(*pair) for variant, pair in pairs.items()}
     vectors = ood_vectors(trained) if len(trained) > 1 else {BASELINE: trained[BASELINE]}
     norms = {name: round(float(vector.norm()), 6) for name, vector in trained.items()}
-    log.info("layer %d; norms as trained: %s", layer, norms)
+    settings = snakemake.params.vectors
+    others, other_norms = method_vectors(
+        *pairs[BASELINE],
+        settings["methods"],
+        settings["null_draws"],
+        snakemake.params.seed,
+        snakemake.wildcards.dataset,
+    )
+    vectors.update(others)
+    log.info("layer %d; norms as trained: %s; %d directions of other methods", layer, norms, len(others))
     save_tensors(
         snakemake.output[0],
         vectors,
@@ -26,5 +37,6 @@ with script_context(snakemake) as log:
             layer=layer,
             num_items=len(activations[f"{BASELINE}.positive"]),
             norms_as_trained=norms,
+            method_norms_as_trained=other_norms,
         ),
     )

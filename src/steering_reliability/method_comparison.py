@@ -1,0 +1,62 @@
+"""Vector methods against each other and against chance, per dataset (``results/{model}/tables/methods.csv``).
+
+Every method's direction (``vector_methods``) is evaluated on the baseline test prompts in the same forward pass as
+the study's CAA vector. Per dataset and method this gives the steerability summary of the CAA analysis (mean with
+its bootstrap interval over items, anti-steerable fraction with its interval). Against the nulls, per dataset:
+the random directions' (and shuffled-label directions') mean steerability and anti-steerable fraction over the
+draws, the 2.5-97.5 percentile range of the draws, and a one-sided Monte Carlo p-value for each real method,
+(1 + #draws at least as good) / (1 + draws): "at least as good" is a mean steerability >= the method's, or an
+anti-steerable fraction <= the method's (docs/statistics.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from steering_reliability.steerability import dataset_steerability
+from steering_reliability.variants import BASELINE
+from steering_reliability.vector_names import NULLS, PREFIX, method_of
+
+# (quantity, the direction in which a null draw is "at least as good" as the method: +1 larger, -1 smaller)
+COMPARED = (("mean_steerability", 1), ("anti_steerable_fraction", -1))
+
+
+def method_table(items: pd.DataFrame, points: int, resamples: int, seed: int) -> pd.DataFrame:
+    """Per (dataset, vector) of the baseline prompts' items (the CAA vector and every method's): the steerability
+    summary with its intervals, and which method and null draw the vector is."""
+    evaluated = (items["vector"] == BASELINE) | items["vector"].str.startswith(PREFIX)
+    rows = items[(items["variant"] == BASELINE) & evaluated]
+    table = []
+    for (dataset, vector), frame in rows.groupby(["dataset", "vector"], sort=False):
+        method, draw = method_of(vector)
+        summary = dataset_steerability(frame, points, resamples, seed)
+        table.append({"dataset": dataset, "method": method, "draw": draw, "vector": vector, **summary})
+    frame = pd.DataFrame(table)
+    frame["draw"] = frame["draw"].astype("Int64")
+    return frame
+
+
+def null_comparison(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, real method): each compared quantity beside every null's draws (mean, 2.5/97.5 percentiles,
+    p-value). A dataset without draws of a null gets no columns for it."""
+    rows = []
+    for dataset, frame in table.groupby("dataset", sort=False):
+        nulls = {null: frame[frame["method"] == null] for null in NULLS}
+        for _, method in frame[frame["draw"].isna()].iterrows():
+            row = {"dataset": dataset, "method": method["method"]}
+            for quantity, better in COMPARED:
+                value = float(method[quantity])
+                row[quantity] = value
+                for null, draws in nulls.items():
+                    if draws.empty:
+                        continue
+                    values = draws[quantity].to_numpy(dtype=float)
+                    as_good = (values >= value) if better > 0 else (values <= value)
+                    row[f"{quantity}_{null}_mean"] = float(values.mean())
+                    row[f"{quantity}_{null}_low"] = float(np.percentile(values, 2.5))
+                    row[f"{quantity}_{null}_high"] = float(np.percentile(values, 97.5))
+                    row[f"{quantity}_{null}_p"] = float((1 + as_good.sum()) / (1 + len(values)))
+                    row[f"{null}_draws"] = len(values)
+            rows.append(row)
+    return pd.DataFrame(rows)

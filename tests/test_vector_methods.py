@@ -1,0 +1,203 @@
+"""The vector methods and nulls (steering_reliability.vector_methods) on activations whose answer is known in closed
+form, and against steering-vectors' aggregators on the same inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from steering_reliability.vector_methods import VectorMethodError, directions
+from steering_reliability.vectors import caa_vector
+
+D = 6
+
+
+def _gaussians(n: int, seed: int = 0):
+    """Pairs of draws from N(mu_pos, S) and N(mu_neg, S) with a known, far-from-isotropic covariance S."""
+    rng = np.random.default_rng(seed)
+    root = rng.standard_normal((D, D)) * 0.6 + np.diag(np.linspace(0.3, 2.0, D))
+    covariance = root @ root.T
+    mu_pos, mu_neg = rng.standard_normal(D), rng.standard_normal(D)
+    positive = rng.multivariate_normal(mu_pos, covariance, size=n)
+    negative = rng.multivariate_normal(mu_neg, covariance, size=n)
+    return (
+        torch.tensor(positive, dtype=torch.float32),
+        torch.tensor(negative, dtype=torch.float32),
+        covariance,
+        mu_pos - mu_neg,
+    )
+
+
+def _unit(vector) -> np.ndarray:
+    vector = np.asarray(vector, dtype=float)
+    return vector / np.linalg.norm(vector)
+
+
+def _by_name(found):
+    return {direction.name: direction for direction in found}
+
+
+def test_each_method_recovers_its_closed_form_direction_and_takes_the_caa_norm():
+    positive, negative, covariance, shift = _gaussians(20000)
+    found = _by_name(directions(positive, negative, ["caa", "pca", "whitened"], 0, 0, "gaussians"))
+    caa_norm = float(found["caa"].vector.double().norm())
+    assert torch.equal(found["caa"].vector, caa_vector(positive, negative))  # the study's vector, unchanged
+    assert abs(_unit(found["caa"].vector) @ _unit(shift)) > 0.999
+    # the two-class discriminant: S^-1 (mu_pos - mu_neg), not the mean difference
+    discriminant = np.linalg.solve(covariance, shift)
+    assert _unit(found["whitened"].vector) @ _unit(discriminant) > 0.999
+    assert _unit(found["whitened"].vector) @ _unit(shift) < 0.99  # the test can tell them apart
+    # differences ~ N(shift, 2S): the uncentred PCA axis is the top eigenvector of shift shift^T + 2S
+    moment = np.outer(shift, shift) + 2 * covariance
+    top = np.linalg.eigh(moment)[1][:, -1]
+    assert abs(_unit(found["pca"].vector) @ top) > 0.999
+    assert _unit(found["pca"].vector) @ _unit(shift) > 0  # signed to agree with the mean difference
+    for name in ("pca", "whitened"):
+        assert float(found[name].vector.double().norm()) == pytest.approx(caa_norm, rel=1e-6)
+    assert found["pca"].trained_norm == pytest.approx(1.0)  # a principal axis is a unit vector as trained
+
+
+def test_random_draws_are_isotropic_reproducible_and_differ_between_datasets():
+    positive, negative, _, _ = _gaussians(50)
+    draws = 4000
+    found = [d for d in directions(positive, negative, ["random"], draws, 0, "a") if d.method == "random"]
+    units = np.stack([_unit(d.vector) for d in found])
+    assert len(found) == draws
+    # unit vectors uniform on the sphere: mean 0, second moment I / D
+    assert np.abs(units.mean(axis=0)).max() < 4 / np.sqrt(draws * D)
+    assert np.abs(units.T @ units / draws - np.eye(D) / D).max() < 0.02
+    caa_norm = float(caa_vector(positive, negative).double().norm())
+    assert all(float(d.vector.double().norm()) == pytest.approx(caa_norm, rel=1e-6) for d in found[:10])
+    again = [d for d in directions(positive, negative, ["random"], 3, 0, "a") if d.method == "random"]
+    assert all(torch.equal(x.vector, y.vector) for x, y in zip(again, found))  # byte for byte, draw by draw
+    other = [d for d in directions(positive, negative, ["random"], 3, 0, "b") if d.method == "random"]
+    assert not torch.equal(other[0].vector, found[0].vector)
+
+
+def test_shuffled_labels_lose_the_behaviour():
+    """With labels swapped at random the mean difference averages away: its trained norm is a small fraction of
+    CAA's (about 1/sqrt(n) of the spread), whereas CAA keeps the shift."""
+    positive, negative, _, shift = _gaussians(4000)
+    found = directions(positive, negative, ["shuffled"], 5, 0, "gaussians")
+    caa_norm = found[0].trained_norm
+    shuffled = [d for d in found if d.method == "shuffled"]
+    assert len(shuffled) == 5 and caa_norm == pytest.approx(np.linalg.norm(shift), rel=0.1)
+    assert all(d.trained_norm < 0.15 * caa_norm for d in shuffled)
+
+
+def test_methods_agree_with_steering_vectors_aggregators_on_the_same_activations():
+    aggregators = pytest.importorskip("steering_vectors.aggregators")
+    positive, negative, _, _ = _gaussians(40, seed=3)
+    found = _by_name(directions(positive, negative, ["caa", "pca", "probe"], 0, 0, "gaussians"))
+    theirs = {
+        "caa": aggregators.mean_aggregator()(positive, negative),
+        "pca": aggregators.pca_aggregator()(positive, negative),
+        "probe": aggregators.logistic_aggregator()(positive, negative),
+    }
+    caa_norm = float(found["caa"].vector.double().norm())
+    assert torch.allclose(found["caa"].vector, theirs["caa"], atol=1e-5)
+    for name in ("pca", "probe"):  # theirs are unit vectors: the same after the same scaling
+        scaled = theirs[name].double() * caa_norm / theirs[name].double().norm()
+        assert torch.allclose(found[name].vector.double(), scaled, atol=1e-5), name
+
+
+def test_directions_are_byte_identical_across_runs():
+    positive, negative, _, _ = _gaussians(40, seed=5)
+    methods = ["caa", "pca", "probe", "whitened", "random", "shuffled"]
+    first = directions(positive, negative, methods, 3, 7, "d")
+    second = directions(positive.clone(), negative.clone(), methods, 3, 7, "d")
+    assert [d.name for d in first] == ["caa", "pca", "probe", "whitened"] + [f"random_{i}" for i in range(3)] + [
+        f"shuffled_{i}" for i in range(3)
+    ]
+    assert all(x.vector.numpy().tobytes() == y.vector.numpy().tobytes() for x, y in zip(first, second))
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        ({"methods": ["caa", "lda"]}, r"vectors\.methods: unknown method 'lda'"),
+        ({"pairs": 1}, r"mydata: 1 training pair\(s\); the vector methods need 2"),
+        ({"same": True}, r"mydata: the CAA vector is zero"),
+    ],
+)
+def test_a_direction_that_cannot_be_computed_names_the_method_and_dataset(change, pattern):
+    positive, negative, _, _ = _gaussians(change.get("pairs", 10))
+    if change.get("same"):
+        negative = positive.clone()
+    with pytest.raises(VectorMethodError, match=pattern):
+        directions(positive, negative, change.get("methods", ["caa", "pca"]), 2, 0, "mydata")
+
+
+def test_method_vectors_are_named_for_the_vectors_file_and_kept_out_of_the_ood_vectors():
+    from steering_reliability.vector_methods import method_vectors
+    from steering_reliability.vector_names import without_methods
+
+    positive, negative, _, _ = _gaussians(30)
+    vectors, norms = method_vectors(positive, negative, ["caa", "pca", "random"], 2, 0, "d")
+    assert list(vectors) == ["method.pca", "method.random_0", "method.random_1"] and set(norms) == set(vectors)
+    stored = {"baseline": caa_vector(positive, negative), "SYS_pos": caa_vector(positive, negative), **vectors}
+    assert list(without_methods(stored)) == ["baseline", "SYS_pos"]
+
+
+def _items(slopes_by_vector: dict[str, list[float]], dataset: str = "d"):
+    import pandas as pd
+
+    rows = []
+    for vector, slopes in slopes_by_vector.items():
+        for index, slope in enumerate(slopes):
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "variant": "baseline",
+                    "vector": vector,
+                    "item_id": f"{dataset}/{index}",
+                    "slope": slope,
+                    "slope_se": 0.01,
+                }
+            )
+    rows.append({**rows[0], "variant": "SYS_pos", "vector": "SYS_pos"})  # an OOD row: not a method's
+    return pd.DataFrame(rows)
+
+
+def test_each_method_is_compared_with_the_null_draws_of_its_dataset():
+    """Known answer: 19 random draws whose mean slopes are -0.9..0.9 and whose anti-steerable fractions are known;
+    a method with mean slope 0.95 beats all 19 (p = 1/20), CAA with mean 0 beats 9 of them (p = 11/20)."""
+    from steering_reliability.method_comparison import method_table, null_comparison
+    from steering_reliability.vector_names import method_of
+
+    draws = {f"method.random_{k}": [(k - 9) / 10 - 0.05, (k - 9) / 10 + 0.05] for k in range(19)}
+    items = _items({"baseline": [-0.5, 0.5], "method.pca": [0.9, 1.0], **draws})
+    table = method_table(items, points=5, resamples=200, seed=0)
+    assert method_of("method.random_12") == ("random", 12) and method_of("baseline") == ("caa", None)
+    assert set(table["method"]) == {"caa", "pca", "random"} and table["draw"].notna().sum() == 19
+    assert "SYS_pos" not in set(table["vector"])
+    nulls = null_comparison(table).set_index("method")
+    assert nulls.loc["pca", "mean_steerability"] == pytest.approx(0.95)
+    assert nulls.loc["pca", "mean_steerability_random_p"] == pytest.approx(1 / 20)
+    assert nulls.loc["caa", "mean_steerability_random_p"] == pytest.approx(11 / 20)  # draws 9..18 are >= 0
+    assert nulls.loc["caa", "mean_steerability_random_mean"] == pytest.approx(0.0, abs=1e-12)
+    # anti-steerable fractions: pca 0; draws k <= 8 have 1, k = 9 has 1/2, k >= 10 have 0 (9 as good as pca's 0)
+    assert nulls.loc["pca", "anti_steerable_fraction_random_p"] == pytest.approx((1 + 9) / 20)
+    assert nulls.loc["pca", "random_draws"] == 19 and "mean_steerability_shuffled_p" not in nulls
+
+
+@pytest.mark.parametrize(
+    ("vectors", "pattern"),
+    [
+        ({"methods": ["caa", "lda"]}, r"vectors\.methods\[1\]: unknown method 'lda' \(known: caa, pca"),
+        ({"methods": ["pca", "random"], "null_draws": 0}, r"vectors\.null_draws: 0 draws, but .* the random null"),
+    ],
+)
+def test_a_bad_method_setting_is_one_line_naming_the_key_before_compute(vectors, pattern):
+    from steering_reliability.config import ConfigError, check_config
+
+    from conftest import with_defaults
+
+    config = {
+        "data": {"datasets": ["truthfulqa"]},
+        "models": {"m": {"source": "embedded", "id": "smollm2-135m-instruct", "layer": 3}},
+        "vectors": vectors,
+    }
+    with pytest.raises(ConfigError, match=pattern):
+        check_config(with_defaults(config))
