@@ -54,6 +54,11 @@ def _slurm(workdir: Path, *extra: str) -> tuple[subprocess.CompletedProcess, lis
         "--slurm-no-account",
         "--slurm-init-seconds-before-status-checks",
         "1",
+        # the stub's jobs finish in seconds: poll every second, not every 10 s (each job of the chain waited a poll)
+        "--seconds-between-status-checks",
+        "1",
+        "--max-status-checks-per-second",
+        "100",
         "--jobs",
         "2",
         *extra,
