@@ -95,8 +95,8 @@ def load_real_items(datasets_dir: Path, name: str):
 def tiny_config(full_study: bool = True) -> dict:
     """tests/config/tiny.yaml with absolute paths, so it runs from any working directory.
 
-    ``full_study=False`` keeps only the in-distribution study of the embedded model (for
-    the tests that run the workflow several times).
+    ``full_study=False`` keeps only the in-distribution study of the embedded model with CAA
+    alone (for the tests that run the workflow several times).
     """
     config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
     config["data"].update(mirror=str(TEST_MIRROR), checksums=str(TEST_CHECKSUMS))
@@ -104,7 +104,7 @@ def tiny_config(full_study: bool = True) -> dict:
         entry["file"] = str(REPO / entry["file"])
     config["compute"] = {"wheel_dir": str(RESOURCES / "wheels")}
     if not full_study:
-        del config["ood"], config["sweep"], config["models"]["smollm2-local"]
+        del config["ood"], config["sweep"], config["vectors"], config["models"]["smollm2-local"]
     return config
 
 

@@ -187,6 +187,8 @@ def test_each_method_is_compared_with_the_null_draws_of_its_dataset():
     [
         ({"methods": ["caa", "lda"]}, r"vectors\.methods\[1\]: unknown method 'lda' \(known: caa, pca"),
         ({"methods": ["pca", "random"], "null_draws": 0}, r"vectors\.null_draws: 0 draws, but .* the random null"),
+        ({"ood": ["caa", "random"]}, r"ood\.methods\[1\]: 'random' is a null; the nulls are compared in distribution"),
+        ({"ood": ["probe"]}, r"ood\.methods\[0\]: 'probe' is not among vectors\.methods \['caa'\]"),
     ],
 )
 def test_a_bad_method_setting_is_one_line_naming_the_key_before_compute(vectors, pattern):
@@ -197,7 +199,96 @@ def test_a_bad_method_setting_is_one_line_naming_the_key_before_compute(vectors,
     config = {
         "data": {"datasets": ["truthfulqa"]},
         "models": {"m": {"source": "embedded", "id": "smollm2-135m-instruct", "layer": 3}},
-        "vectors": vectors,
+        "vectors": {key: value for key, value in vectors.items() if key != "ood"},
+        "ood": {"methods": vectors.get("ood", ["caa"])},
     }
     with pytest.raises(ConfigError, match=pattern):
         check_config(with_defaults(config))
+
+
+def test_each_vector_gets_the_spurious_bias_shares_of_its_own_slopes():
+    """One vector's slopes are set by the A/B position alone (share 1), another's not at all (share 0)."""
+    from steering_reliability.method_comparison import method_table
+
+    items = _items({"baseline": [1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0], "method.pca": [1, 1, 3, 3, 1, 1, 3, 3]})
+    items["positive_is_a"] = [True, False] * 4 * 2 + [True]  # the last row is the OOD one
+    table = method_table(items, points=5, resamples=200, seed=0).set_index("method")
+    assert table.loc["caa", "share_ab"] == pytest.approx(1.0)
+    assert table.loc["caa", "share_ab_ci_low"] == pytest.approx(1.0)
+    assert table.loc["pca", "share_ab"] == pytest.approx(0.0, abs=1e-12)
+    assert table.loc["pca", "share_residual"] == pytest.approx(1.0)
+
+
+def test_geometry_along_each_direction_has_its_known_separation_and_cosine():
+    """Positive projections {1, 3} and negative {-1, -3} on x: d' = 4 / sqrt(2) along any direction whose x part is
+    the same up to scale; a direction orthogonal to x separates nothing."""
+    from steering_reliability.method_comparison import method_cosines, method_geometry
+
+    positive = np.array([[1.0, 0.0, 5.0], [3.0, 0.0, 5.0]])
+    negative = np.array([[-1.0, 0.0, 5.0], [-3.0, 0.0, 5.0]])
+    vectors = {
+        "baseline": np.array([2.0, 0.0, 0.0]),
+        "method.pca": np.array([1.0, 1.0, 0.0]),
+        "method.random_0": np.array([0.0, 1.0, 0.0]),
+        "SYS_pos": np.array([1.0, 0.0, 0.0]),  # an OOD vector: not a method's
+    }
+    table = method_geometry(positive, negative, vectors, resamples=50, seed=0).set_index("vector")
+    assert list(table.index) == ["baseline", "method.pca", "method.random_0"]
+    assert table.loc["baseline", "discriminability"] == pytest.approx(4 / np.sqrt(2))
+    assert table.loc["method.pca", "discriminability"] == pytest.approx(4 / np.sqrt(2))
+    assert table.loc["method.pca", "cosine_with_caa"] == pytest.approx(1 / np.sqrt(2))
+    assert table.loc["baseline", "projection_auroc"] == 1.0 and table.loc["method.random_0", "projection_auroc"] == 0.5
+    assert table.loc["method.random_0", "method"] == "random" and table.loc["method.random_0", "draw"] == 0
+    cosines = method_cosines(vectors)
+    assert set(cosines["method_a"]) == {"caa", "pca"}  # the nulls' cosines with CAA are in the geometry table
+    assert cosines.set_index(["method_a", "method_b"]).loc[("pca", "caa"), "cosine"] == pytest.approx(2**-0.5)
+
+
+def test_a_methods_ood_vectors_are_built_as_caas_from_its_direction_on_each_variant():
+    from steering_reliability.variants import VARIANTS
+    from steering_reliability.vector_methods import ood_method_vectors
+    from steering_reliability.vector_names import caa_vectors, split_ood_name
+
+    pairs = {variant: _gaussians(30, seed=index)[:2] for index, variant in enumerate(VARIANTS)}
+    vectors = ood_method_vectors(pairs, ["caa", "pca"], 0, "d")
+    assert sorted(vectors) == sorted(f"pca:{name}" for name in [*VARIANTS, "mean"])
+    assert split_ood_name("pca:SYS_pos") == ("pca", "SYS_pos") and split_ood_name("SYS_pos") == ("caa", "SYS_pos")
+    own = _by_name(directions(*pairs["baseline"], ["pca"], 0, 0, "d"))["pca"].vector
+    assert torch.equal(vectors["pca:baseline"], own)  # the in-distribution direction, unchanged
+    baseline_norm = float(caa_vector(*pairs["baseline"]).double().norm())
+    for name, vector in vectors.items():
+        assert float(vector.double().norm()) == pytest.approx(baseline_norm, rel=1e-6), name
+    other = _by_name(directions(*pairs["SYS_pos"], ["pca"], 0, 0, "d"))["pca"].vector
+    assert abs(_unit(vectors["pca:SYS_pos"]) @ _unit(other)) == pytest.approx(1.0)
+    assert caa_vectors({"baseline": 1, "SYS_pos": 2, "method.pca": 3, "pca:SYS_pos": 4}) == {
+        "baseline": 1,
+        "SYS_pos": 2,
+    }
+
+
+def test_ood_items_of_each_method_take_the_plain_vector_names():
+    import pandas as pd
+
+    from steering_reliability.ood import method_items
+
+    items = pd.DataFrame(
+        {
+            "vector": ["baseline", "SYS_pos", "pca:baseline", "pca:SYS_pos", "method.pca"],
+            "slope": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    by_method = method_items(items)
+    assert list(by_method) == ["caa", "pca"]
+    assert by_method["caa"]["vector"].tolist() == ["baseline", "SYS_pos"]
+    assert by_method["pca"][["vector", "slope"]].values.tolist() == [["baseline", 3.0], ["SYS_pos", 4.0]]
+
+
+def test_the_sizing_counts_every_direction_each_prompt_variant_is_evaluated_with():
+    from steering_reliability.vector_names import evaluated_vectors
+
+    config = {"vectors": {"methods": ["caa", "pca", "random"], "null_draws": 3}, "ood": {"methods": ["caa", "pca"]}}
+    assert evaluated_vectors(config, in_ood=True, variant="baseline") == 6 * 2 + 1 + 3  # CAA's and pca's six, + ID
+    assert evaluated_vectors(config, in_ood=True, variant="PT_neg") == 6 * 2
+    assert evaluated_vectors(config, in_ood=False, variant="baseline") == 1 + 1 + 3
+    caa_only = {"vectors": {"methods": ["caa"], "null_draws": 20}, "ood": {"methods": ["caa"]}}
+    assert [evaluated_vectors(caa_only, ood, "baseline") for ood in (True, False)] == [6, 1]

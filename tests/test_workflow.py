@@ -64,10 +64,11 @@ def test_layer_auto_uses_the_sweep_best_layer_downstream(results):
 def test_ood_tables_hold_six_vectors_on_five_variants(results):
     from steering_reliability.tensors import load_tensors
     from steering_reliability.variants import VARIANTS, VECTORS
+    from steering_reliability.vector_names import caa_vectors
 
     results, config = results
     per_split = config["data"]["max_items"] // 2
-    vectors = load_tensors(results / "vectors/admits-uncertainty.safetensors")[0]
+    vectors = caa_vectors(load_tensors(results / "vectors/admits-uncertainty.safetensors")[0])
     assert sorted(vectors) == sorted(VECTORS)
     for name in VECTORS:
         assert float(vectors[name].norm()) == pytest.approx(float(vectors["baseline"].norm()), rel=1e-5)
@@ -86,6 +87,37 @@ def test_ood_tables_hold_six_vectors_on_five_variants(results):
     assert (unsteered == 1).all()
     relative = pd.read_csv(results / "tables/relative_steerability.csv")
     assert len(relative) == 2 * len(VARIANTS) ** 2
+
+
+def test_every_vector_method_goes_through_the_analysis_and_against_the_null(results):
+    """vectors.methods [caa, pca, random] x 2 draws, pca also through the OOD study: per dataset a row per
+    direction with its intervals and shares, the null comparison, the geometry along each direction, the OOD tables
+    per method (CAA's rows those of the CAA tables)."""
+    from steering_reliability.tensors import load_tensors
+
+    results, config = results
+    tables = results / "tables"
+    methods = pd.read_csv(tables / "methods.csv")
+    assert len(methods) == 3 * (2 + 2)  # datasets x (caa, pca + 2 random draws)
+    assert methods[methods["draw"].isna()]["share_ab_ci_low"].notna().any()
+    caa = methods[methods["method"] == "caa"].set_index("dataset")["mean_steerability"]
+    steerability = pd.read_csv(tables / "steerability.csv").set_index("dataset")["mean_steerability"]
+    assert (caa.loc[steerability.index] == steerability).all()  # the same CAA rows as the study's own table
+    nulls = pd.read_csv(tables / "methods_vs_null.csv")
+    assert len(nulls) == 3 * 2 and (nulls["random_draws"] == 2).all()
+    assert nulls["mean_steerability_random_p"].isin([1 / 3, 2 / 3, 1.0]).all()  # (1 + k) / (1 + 2)
+    geometry = pd.read_csv(tables / "method_geometry.csv")
+    assert len(geometry) == len(methods)
+    assert geometry[geometry["method"] == "caa"]["cosine_with_caa"].to_numpy() == pytest.approx(1.0)
+    assert set(pd.read_csv(tables / "method_cosines.csv")["method_a"]) == {"caa", "pca"}
+    # pca's six OOD vectors exist for the OOD datasets only, and the OOD tables hold both methods
+    stored = load_tensors(results / "vectors/truthfulqa.safetensors")[0]
+    assert sum(name.startswith("pca:") for name in stored) == 6
+    assert not any(":" in name for name in load_tensors(results / "vectors/corrigible-neutral-HHH.safetensors")[0])
+    per_method = pd.read_csv(tables / "ood_methods_correlations.csv")
+    assert list(dict.fromkeys(per_method["method"])) == ["caa", "pca"]
+    own = pd.read_csv(tables / "ood_correlations.csv")
+    pd.testing.assert_frame_equal(per_method[per_method["method"] == "caa"].drop(columns="method"), own)
 
 
 def test_summary_lists_every_quantity_with_the_paper_value(results):
@@ -166,11 +198,14 @@ def test_tables_hold_every_item_and_multiplier(results):
         assert summary.loc[dataset, "mean_steerability"] == pytest.approx(frame["slope"].mean())
         assert summary.loc[dataset, "anti_steerable_fraction"] == pytest.approx((frame["slope"] <= 0).mean())
     propensities = pd.read_parquet(results / "steering/admits-uncertainty/propensities.parquet")
-    variants = 5 * 6  # an OOD dataset: every vector on every prompt variant
-    assert len(propensities) == variants * per_split * len(config["steering"]["multipliers"])
-    # a dataset outside the OOD study: the baseline vector on the baseline prompts only
+    # the other methods' directions (pca, 2 random draws) go on the baseline prompts only
+    in_distribution_only = 3
+    # an OOD dataset: every vector of CAA and of pca (ood.methods) on every prompt variant
+    settings = 5 * 6 * 2 + in_distribution_only
+    assert len(propensities) == settings * per_split * len(config["steering"]["multipliers"])
+    # a dataset outside the OOD study: the baseline vector and the other methods' on the baseline prompts only
     baseline_only = pd.read_parquet(results / "steering/corrigible-neutral-HHH/propensities.parquet")
-    assert len(baseline_only) == per_split * len(config["steering"]["multipliers"])
+    assert len(baseline_only) == (1 + in_distribution_only) * per_split * len(config["steering"]["multipliers"])
     assert propensities["logit_diff"].notna().all()
     # persona items carry the Yes/No factor, the others do not
     assert items[items["dataset"] == "admits-uncertainty"]["positive_is_yes"].notna().all()

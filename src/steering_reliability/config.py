@@ -177,6 +177,13 @@ def _check_vectors(config: dict) -> None:
             f"vectors.null_draws: {settings['null_draws']} draws, but vectors.methods asks for the {nulls[0]} null; "
             "give it at least 1 (20 or more for a p-value below 0.05)"
         )
+    for index, method in enumerate(config["ood"]["methods"]):
+        if method in NULLS:
+            raise ConfigError(
+                f"ood.methods[{index}]: {method!r} is a null; the nulls are compared in distribution only"
+            )
+        if method != "caa" and method not in settings["methods"]:
+            raise ConfigError(f"ood.methods[{index}]: {method!r} is not among vectors.methods {settings['methods']}")
 
 
 def _check_models(config: dict, sweep_datasets: list[str]) -> None:

@@ -84,6 +84,46 @@ def dataset_geometry(positive_by_variant: dict[str, tuple[np.ndarray, np.ndarray
     return rows
 
 
+def discriminability_interval(
+    positive: np.ndarray, negative: np.ndarray, vector: np.ndarray, resamples: int, seed: int
+) -> tuple[float, float]:
+    """95% percentile bootstrap interval of d' along ``vector``, resampling the training pairs whole."""
+    unit = _unit_rows(vector)
+    plus, minus = np.asarray(positive, dtype=float) @ unit, np.asarray(negative, dtype=float) @ unit
+    if len(plus) < 3:
+        return float("nan"), float("nan")
+    rows = np.random.default_rng(seed).integers(0, len(plus), size=(resamples, len(plus)))
+    gap = plus[rows].mean(axis=1) - minus[rows].mean(axis=1)
+    pooled = np.sqrt((plus[rows].var(axis=1, ddof=1) + minus[rows].var(axis=1, ddof=1)) / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = gap / pooled
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def direction_rows(
+    positive: np.ndarray, negative: np.ndarray, vectors: dict[str, np.ndarray], resamples: int, seed: int
+) -> list[dict]:
+    """Per named direction (the first is the reference, CAA's): how far the training activations separate along it
+    (d' with its interval over pairs, AUROC), and its cosine with the reference."""
+    reference = _unit_rows(next(iter(vectors.values())))
+    rows = []
+    for name, vector in vectors.items():
+        low, high = discriminability_interval(positive, negative, vector, resamples, seed)
+        rows.append(
+            {
+                "vector": name,
+                **separation(positive, negative, vector),
+                "discriminability_ci_low": low,
+                "discriminability_ci_high": high,
+                "cosine_with_caa": float(_unit_rows(vector) @ reference),
+            }
+        )
+    return rows
+
+
 def cosine_rows(vectors: dict[str, np.ndarray]) -> list[dict]:
     """The vectors' cosine matrix as rows (vector_a, vector_b, cosine)."""
     names = list(vectors)

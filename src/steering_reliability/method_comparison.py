@@ -2,11 +2,17 @@
 
 Every method's direction (``vector_methods``) is evaluated on the baseline test prompts in the same forward pass as
 the study's CAA vector. Per dataset and method this gives the steerability summary of the CAA analysis (mean with
-its bootstrap interval over items, anti-steerable fraction with its interval). Against the nulls, per dataset:
+its bootstrap interval over items, anti-steerable fraction with its interval) and its spurious-bias variance shares
+(A/B, Yes/No; with intervals for the real methods, the null draws' spread being the nulls'). Against the nulls, per
+dataset:
 the random directions' (and shuffled-label directions') mean steerability and anti-steerable fraction over the
 draws, the 2.5-97.5 percentile range of the draws, and a one-sided Monte Carlo p-value for each real method,
 (1 + #draws at least as good) / (1 + draws): "at least as good" is a mean steerability >= the method's, or an
-anti-steerable fraction <= the method's (docs/statistics.md).
+anti-steerable fraction <= the method's (docs/statistics.md). The spurious-bias shares are shown beside the
+nulls' spread, without a p-value (neither direction is "better").
+
+``method_geometry`` adds, per dataset and direction, how far the training activations separate along it and its
+cosine with CAA's (``geometry.direction_rows``); ``method_cosines`` the cosines between the real methods.
 """
 
 from __future__ import annotations
@@ -14,24 +20,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from steering_reliability.bias import share_intervals, variance_shares
+from steering_reliability.geometry import cosine_rows, direction_rows
 from steering_reliability.steerability import dataset_steerability
 from steering_reliability.variants import BASELINE
 from steering_reliability.vector_names import NULLS, PREFIX, method_of
 
-# (quantity, the direction in which a null draw is "at least as good" as the method: +1 larger, -1 smaller)
-COMPARED = (("mean_steerability", 1), ("anti_steerable_fraction", -1))
+# (quantity, the direction in which a null draw is "at least as good" as the method: +1 larger, -1 smaller; None:
+# no better direction, so the nulls' spread without a p-value)
+COMPARED = (("mean_steerability", 1), ("anti_steerable_fraction", -1), ("share_ab", None), ("share_yes_no", None))
 
 
 def method_table(items: pd.DataFrame, points: int, resamples: int, seed: int) -> pd.DataFrame:
     """Per (dataset, vector) of the baseline prompts' items (the CAA vector and every method's): the steerability
-    summary with its intervals, and which method and null draw the vector is."""
+    summary and the spurious-bias shares with their intervals, and which method and null draw the vector is."""
     evaluated = (items["vector"] == BASELINE) | items["vector"].str.startswith(PREFIX)
     rows = items[(items["variant"] == BASELINE) & evaluated]
     table = []
     for (dataset, vector), frame in rows.groupby(["dataset", "vector"], sort=False):
         method, draw = method_of(vector)
         summary = dataset_steerability(frame, points, resamples, seed)
-        table.append({"dataset": dataset, "method": method, "draw": draw, "vector": vector, **summary})
+        shares = variance_shares(frame, "slope")
+        if draw is None:
+            shares.update(share_intervals(frame, resamples, seed))
+        shares.pop("n_items")
+        table.append({"dataset": dataset, "method": method, "draw": draw, "vector": vector, **summary, **shares})
     frame = pd.DataFrame(table)
     frame["draw"] = frame["draw"].astype("Int64")
     return frame
@@ -52,11 +65,39 @@ def null_comparison(table: pd.DataFrame) -> pd.DataFrame:
                     if draws.empty:
                         continue
                     values = draws[quantity].to_numpy(dtype=float)
-                    as_good = (values >= value) if better > 0 else (values <= value)
                     row[f"{quantity}_{null}_mean"] = float(values.mean())
                     row[f"{quantity}_{null}_low"] = float(np.percentile(values, 2.5))
                     row[f"{quantity}_{null}_high"] = float(np.percentile(values, 97.5))
-                    row[f"{quantity}_{null}_p"] = float((1 + as_good.sum()) / (1 + len(values)))
+                    if better is not None:
+                        as_good = (values >= value) if better > 0 else (values <= value)
+                        row[f"{quantity}_{null}_p"] = float((1 + as_good.sum()) / (1 + len(values)))
                     row[f"{null}_draws"] = len(values)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def method_geometry(
+    positive: np.ndarray, negative: np.ndarray, vectors: dict[str, np.ndarray], resamples: int, seed: int
+) -> pd.DataFrame:
+    """Per direction of one dataset's vectors file (CAA's, stored as the baseline vector, and every method's):
+    d' (with its interval over training pairs), projection AUROC and cosine with CAA, at the steering layer."""
+    directions = {BASELINE: vectors[BASELINE], **{name: v for name, v in vectors.items() if name.startswith(PREFIX)}}
+    rows = direction_rows(positive, negative, directions, resamples, seed)
+    for row in rows:
+        row["method"], row["draw"] = method_of(row["vector"])
+    frame = pd.DataFrame(rows)
+    frame["draw"] = frame["draw"].astype("Int64")
+    return frame[["method", "draw", *[column for column in frame if column not in ("method", "draw")]]]
+
+
+def method_cosines(vectors: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Cosines between the real methods' directions of one dataset (nulls left out: their cosine with CAA is in
+    ``method_geometry``)."""
+    named = {
+        method_of(name)[0]: vector for name, vector in vectors.items() if name == BASELINE or name.startswith(PREFIX)
+    }
+    real = {method: vector for method, vector in named.items() if method not in NULLS}
+    rows = cosine_rows(real)
+    return pd.DataFrame(rows, columns=["vector_a", "vector_b", "cosine"]).rename(
+        columns={"vector_a": "method_a", "vector_b": "method_b"}
+    )

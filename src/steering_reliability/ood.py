@@ -16,9 +16,25 @@ import pandas as pd
 from steering_reliability import statistics
 from steering_reliability.steerability import summarise
 from steering_reliability.variants import BASELINE, SHIFTS, VARIANTS
+from steering_reliability.vector_names import is_method_vector, split_ood_name
 
 MIN_SELF_STEERABILITY = 0.25
 RELATIVE_FILTERS = ("signed", "absolute")
+
+
+def method_items(items: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The OOD study's items of each method (CAA first, then those of ``ood.methods``), each method's vectors under
+    their plain names ("pca:SYS_pos" -> "SYS_pos"), so every analysis below runs on any method unchanged. The
+    in-distribution-only method directions ("method.pca") are left out."""
+    items = items[~items["vector"].map(is_method_vector)]
+    names = items["vector"].map(split_ood_name)
+    methods = names.str[0]
+    result = {}
+    for method in dict.fromkeys(["caa", *methods]):
+        rows = items[methods == method].copy()
+        rows["vector"] = names[methods == method].str[1]
+        result[method] = rows.reset_index(drop=True)
+    return result
 
 
 def steerability_by_setting(items: pd.DataFrame) -> pd.DataFrame:

@@ -47,7 +47,8 @@ from steering_reliability.sources import persona_prompts_file
 from steering_reliability.study_datasets import needs_persona_file, ood_datasets, sweep_datasets
 from steering_reliability.sweep import layer_sweep
 from steering_reliability.user_datasets import dataset_items, hub_record, raw_input, user_entries
-from steering_reliability.variants import BASELINE, VARIANTS, VECTORS, variant_prompt
+from steering_reliability.variants import BASELINE, VARIANTS, variant_prompt
+from steering_reliability.vector_names import evaluated_vectors
 
 JOB_TYPES = ("cache_activations", "evaluate_steering", "layer_sweep")
 GIB = 2**30
@@ -76,7 +77,7 @@ class Call:
     dataset: str
     variant: str
     rows: object  # the dataset table's rows
-    vectors: int  # steering vectors evaluated on them (1, or 6 for the OOD study)
+    vectors: int  # steering vectors evaluated on them (vector_names.evaluated_vectors)
     lengths: list[int] = field(default_factory=list)  # prompt tokens per row
     shared: int = 0  # tokens of the prefix every row shares (the engine computes it once)
 
@@ -128,9 +129,8 @@ def job_calls(config: dict, tables: dict) -> dict[str, list[Call]]:
         variants = VARIANTS if name in ood else [BASELINE]
         for variant in variants:
             calls["cache_activations"].append(Call(name, variant, selected(tables[name], "train"), 0))
-            calls["evaluate_steering"].append(
-                Call(name, variant, selected(tables[name], "test"), len(VECTORS) if name in ood else 1)
-            )
+            vectors = evaluated_vectors(config, name in ood, variant)
+            calls["evaluate_steering"].append(Call(name, variant, selected(tables[name], "test"), vectors))
     for name in sweep_datasets(config):
         for key in ("train_percent", "test_percent"):
             rows = sweep_rows(tables[name], config["sweep"][key], config["sweep"]["max_items"])

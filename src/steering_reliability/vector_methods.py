@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from steering_reliability.vector_names import METHODS, NULLS, PREFIX
-from steering_reliability.vectors import caa_vector
+from steering_reliability.vector_names import METHODS, NULLS, PREFIX, ood_name
+from steering_reliability.vectors import caa_vector, ood_vectors
 
 # A probe needs both classes and more than a handful of pairs to be fitted at all.
 MIN_PAIRS = 2
@@ -139,6 +139,24 @@ def directions(
         if not np.isfinite(trained) or trained == 0:
             raise VectorMethodError(f"{dataset}: method {method} gave a degenerate direction (norm {trained})")
         result.append(Direction(name, method, torch.from_numpy(vector * (norm / trained)).float(), trained))
+    return result
+
+
+def ood_method_vectors(
+    pairs: dict[str, tuple[torch.Tensor, torch.Tensor]], methods: list[str], seed: int, dataset: str
+) -> dict[str, torch.Tensor]:
+    """The six OOD vectors of every method of ``methods`` but CAA, built as CAA's are (``vectors.ood_vectors``) from
+    the method's direction on each prompt variant's training pairs (scaled to that variant's CAA norm), named
+    ``<method>:<vector>``."""
+    result = {}
+    for method in methods:
+        if method == "caa":
+            continue
+        trained = {
+            variant: next(d.vector for d in directions(*pair, [method], 0, seed, dataset) if d.method == method)
+            for variant, pair in pairs.items()
+        }
+        result.update({ood_name(method, name): vector for name, vector in ood_vectors(trained).items()})
     return result
 
 

@@ -42,6 +42,8 @@ OOD_DATASETS = ood_datasets(config)
 SWEEP_DATASETS = sweep_datasets(config)
 # vector methods other than CAA (and nulls) to compare (vectors.methods)
 OTHER_METHODS = [method for method in config["vectors"]["methods"] if method != "caa"]
+# ... and those whose OOD vectors are evaluated on every prompt variant (ood.methods)
+OOD_OTHER_METHODS = [method for method in config["ood"]["methods"] if method != "caa"]
 PERSONAS = "results/datasets/persona_sentences.json"
 # the paper's persona sentences, read only when a built-in dataset is in the OOD study
 PERSONAS_RAW = (
@@ -362,7 +364,11 @@ def final_targets(with_manifest=True):
         "ood_steerability.csv",
         "ood_correlations.csv",
         "relative_steerability.csv",
-    ]
+    ] + (
+        ["ood_methods_id_vs_ood.csv", "ood_methods_correlations.csv"]
+        if OOD_OTHER_METHODS
+        else []
+    )
     return (
         manifests
         + comparison
@@ -385,7 +391,16 @@ def final_targets(with_manifest=True):
                 "geometry_correlations.csv",
             ]
             + (ood_tables if OOD_DATASETS else [])
-            + (["methods.csv", "methods_vs_null.csv"] if OTHER_METHODS else [])
+            + (
+                [
+                    "methods.csv",
+                    "methods_vs_null.csv",
+                    "method_geometry.csv",
+                    "method_cosines.csv",
+                ]
+                if OTHER_METHODS
+                else []
+            )
             + (["layer_sweep.csv"] if SWEEP_DATASETS else []),
         )
     )

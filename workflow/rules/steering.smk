@@ -58,10 +58,15 @@ rule steerability_table:
         "../scripts/steerability_table.py"
 
 
-# The other vector methods against CAA and against the null directions (vectors.methods)
+# The other vector methods against CAA and against the null directions (vectors.methods): their
+# steerability and spurious-bias shares from the evaluated items, and their geometry (separation of
+# the training activations along each direction, cosines) from the cache and the vectors files.
 rule method_tables:
     input:
-        per_dataset("results/{model}/steering/{dataset}/items.parquet"),
+        slopes=per_dataset("results/{model}/steering/{dataset}/items.parquet"),
+        activations=per_dataset("results/{model}/activations/{dataset}.safetensors"),
+        vectors=per_dataset("results/{model}/vectors/{dataset}.safetensors"),
+        layer=layer_file,
     output:
         methods="results/{model}/tables/methods.csv",
         nulls=report(
@@ -70,12 +75,15 @@ rule method_tables:
             category="Tables",
             subcategory="{model}",
         ),
+        geometry="results/{model}/tables/method_geometry.csv",
+        cosines="results/{model}/tables/method_cosines.csv",
     log:
         "logs/{model}/tables/methods.log",
     conda:
         "../../envs/analysis.yaml"
     params:
         code=code_version("method_tables.py"),
+        datasets=DATASETS,
         statistics=config["statistics"],
         multipliers=config["steering"]["multipliers"],
     script:

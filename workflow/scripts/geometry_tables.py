@@ -8,7 +8,7 @@ from steering_reliability.layers import read_layer
 from steering_reliability.scripting import script_context
 from steering_reliability.steerability import in_distribution
 from steering_reliability.tensors import cached_layer, load_tensors
-from steering_reliability.vector_names import without_methods
+from steering_reliability.vector_names import caa_vectors
 
 with script_context(snakemake) as log:
     layer = read_layer(snakemake.input.layer)
@@ -19,7 +19,7 @@ with script_context(snakemake) as log:
         by_variant = {variant: cached_layer(tensors, metadata, variant, layer, cache) for variant in variants}
         geometry += [{"dataset": dataset, **row} for row in dataset_geometry(by_variant)]
         if len(variants) > 1:
-            ood_vectors = without_methods(load_tensors(vectors, framework="numpy")[0])
+            ood_vectors = caa_vectors(load_tensors(vectors, framework="numpy")[0])
             cosines += [{"dataset": dataset, **row} for row in cosine_rows(ood_vectors)]
     geometry = pd.DataFrame(geometry)
     items = in_distribution(pd.concat([read_table(path) for path in snakemake.input.slopes], ignore_index=True))

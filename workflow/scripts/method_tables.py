@@ -1,14 +1,28 @@
 import pandas as pd
 
 from steering_reliability.artifacts import read_table, write_table
-from steering_reliability.method_comparison import method_table, null_comparison
+from steering_reliability.layers import read_layer
+from steering_reliability.method_comparison import method_cosines, method_geometry, method_table, null_comparison
 from steering_reliability.scripting import script_context
+from steering_reliability.tensors import cached_layer, load_tensors
+from steering_reliability.variants import BASELINE
 
 with script_context(snakemake) as log:
-    items = pd.concat([read_table(path) for path in snakemake.input], ignore_index=True)
-    settings = snakemake.params.statistics
+    inputs, settings = snakemake.input, snakemake.params.statistics
+    items = pd.concat([read_table(path) for path in inputs.slopes], ignore_index=True)
     table = method_table(items, len(snakemake.params.multipliers), settings["resamples"], settings["seed"])
     nulls = null_comparison(table)
+    layer, geometry, cosines = read_layer(inputs.layer), [], []
+    for dataset, cache, stored in zip(snakemake.params.datasets, inputs.activations, inputs.vectors):
+        tensors, metadata = load_tensors(cache, framework="numpy")
+        positive, negative = cached_layer(tensors, metadata, BASELINE, layer, cache)
+        vectors = load_tensors(stored, framework="numpy")[0]
+        geometry.append(method_geometry(positive, negative, vectors, settings["resamples"], settings["seed"]))
+        cosines.append(method_cosines(vectors))
+        geometry[-1].insert(0, "dataset", dataset)
+        cosines[-1].insert(0, "dataset", dataset)
     log.info("%d datasets x %d vectors; against the nulls:\n%s", table["dataset"].nunique(), len(table), nulls)
     write_table(table, snakemake.output.methods)
     write_table(nulls, snakemake.output.nulls)
+    write_table(pd.concat(geometry, ignore_index=True), snakemake.output.geometry)
+    write_table(pd.concat(cosines, ignore_index=True), snakemake.output.cosines)

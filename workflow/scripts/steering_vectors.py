@@ -4,7 +4,7 @@ from steering_reliability.layers import read_layer
 from steering_reliability.scripting import script_context, tensor_metadata
 from steering_reliability.tensors import cached_layer, load_tensors, save_tensors
 from steering_reliability.variants import BASELINE
-from steering_reliability.vector_methods import method_vectors
+from steering_reliability.vector_methods import method_vectors, ood_method_vectors
 from steering_reliability.vectors import caa_vector, ood_vectors
 
 with script_context(snakemake) as log:
@@ -28,6 +28,9 @@ with script_context(snakemake) as log:
         snakemake.wildcards.dataset,
     )
     vectors.update(others)
+    if len(trained) > 1:
+        ood_methods = snakemake.params.ood_methods
+        vectors.update(ood_method_vectors(pairs, ood_methods, snakemake.params.seed, snakemake.wildcards.dataset))
     log.info("layer %d; norms as trained: %s; %d directions of other methods", layer, norms, len(others))
     save_tensors(
         snakemake.output[0],
