@@ -283,6 +283,72 @@ def test_ood_items_of_each_method_take_the_plain_vector_names():
     assert by_method["pca"][["vector", "slope"]].values.tolist() == [["baseline", 3.0], ["SYS_pos", 4.0]]
 
 
+def _nulls(caa: list[float], draws: int, above: int, share_ab: float = 0.2):
+    """A methods_vs_null table of CAA alone: mean steerability ``caa`` per dataset beside a random null whose draws
+    average 0, CAA beating every draw on the first ``above`` datasets."""
+    import pandas as pd
+
+    rows = []
+    for index, value in enumerate(caa):
+        rows.append(
+            {
+                "dataset": f"d{index}",
+                "method": "caa",
+                "mean_steerability": value,
+                "mean_steerability_random_mean": 0.0,
+                "mean_steerability_random_p": 1 / (draws + 1) if index < above else 0.5,
+                "anti_steerable_fraction": 0.1,
+                "anti_steerable_fraction_random_mean": 0.5,
+                "share_ab": share_ab,
+                "share_ab_random_mean": share_ab,
+                "random_draws": draws,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_the_findings_against_chance_count_datasets_and_compare_dataset_by_dataset():
+    """10 datasets, 19 draws: CAA beats every draw on 6 (0.5 expected; binomial tail computed by hand), steers all
+    with 10% anti-steerable items against the null's 50%, and has the null's A/B share."""
+    import math
+
+    import pandas as pd
+
+    from steering_reliability.method_summary import chance_findings, method_rows
+    from steering_reliability.summary import Run
+
+    run = Run({}, "default", 500, 0)
+    nulls = _nulls([0.5 + 0.01 * k for k in range(10)], draws=19, above=6)
+    steerability = pd.DataFrame({"dataset": [f"d{k}" for k in range(10)], "mean_steerability_ci_low": 0.1})
+    found = {row["finding"][:2]: row for row in chance_findings("m", steerability, nulls, run)}
+    tail = sum(math.comb(10, k) * 0.05**k * 0.95 ** (10 - k) for k in range(6, 11))
+    assert (
+        f"above all 19 draws on 6 of 10 datasets (0.5 expected by chance, binomial p = {tail:.2g})"
+        in (found["F0"]["evidence"])
+    )
+    assert found["F0"]["verdict"] == "holds against chance"
+    assert found["F1"]["evidence"].startswith("10% of items anti-steerable vs 50% for a random direction")
+    assert found["F1"]["verdict"] == "fewer anti-steerable items than chance gives"
+    assert found["F2"]["verdict"].startswith("as large as for a random direction of the same norm")
+    methods = pd.DataFrame({"dataset": ["d0"], "method": ["caa"], "draw": [None]}).assign(
+        mean_steerability=0.5, anti_steerable_fraction=0.1, share_ab=0.2
+    )
+    rows = {row["quantity"]: row for row in method_rows("m", methods, nulls, run)}
+    assert rows["datasets_above_null[caa vs random]"]["value"] == 6
+    assert rows["mean_steerability[method:caa]"]["value"] == pytest.approx(0.5)
+
+
+def test_without_a_steered_dataset_f1_against_chance_is_not_testable():
+    import pandas as pd
+
+    from steering_reliability.method_summary import chance_findings
+    from steering_reliability.summary import Run
+
+    steerability = pd.DataFrame({"dataset": ["d0", "d1"], "mean_steerability_ci_low": [-0.1, -0.2]})
+    found = chance_findings("m", steerability, _nulls([0.0, 0.0], draws=5, above=0), Run({}, "default", 100, 0))
+    assert [row["verdict"] for row in found][1] == "not testable (nothing steered)"
+
+
 def test_the_sizing_counts_every_direction_each_prompt_variant_is_evaluated_with():
     from steering_reliability.vector_names import evaluated_vectors
 

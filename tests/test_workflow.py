@@ -24,6 +24,8 @@ FIGURES = (
     "fig4_propensity_curves",
     "fig5_id_vs_ood",
     "fig6_relative_steerability",
+    "fig10_methods_steerability",
+    "fig11_methods_anti_steerable",
     "figA1_layer_sweep",
     "figA2_multiplier_range",
 )
@@ -92,7 +94,7 @@ def test_ood_tables_hold_six_vectors_on_five_variants(results):
 def test_every_vector_method_goes_through_the_analysis_and_against_the_null(results):
     """vectors.methods [caa, pca, random] x 2 draws, pca also through the OOD study: per dataset a row per
     direction with its intervals and shares, the null comparison, the geometry along each direction, the OOD tables
-    per method (CAA's rows those of the CAA tables)."""
+    per method (CAA's rows those of the CAA tables), the summary's rows and findings against chance."""
     from steering_reliability.tensors import load_tensors
 
     results, config = results
@@ -118,6 +120,18 @@ def test_every_vector_method_goes_through_the_analysis_and_against_the_null(resu
     assert list(dict.fromkeys(per_method["method"])) == ["caa", "pca"]
     own = pd.read_csv(tables / "ood_correlations.csv")
     pd.testing.assert_frame_equal(per_method[per_method["method"] == "caa"].drop(columns="method"), own)
+    summary = pd.read_csv(results.parent / "summary.csv")
+    quantities = set(summary.loc[summary["model"] == "smollm2-135m-instruct", "quantity"])
+    assert {
+        "mean_steerability[method:pca]",
+        "anti_steerable_fraction[null:random]",
+        "datasets_above_null[pca vs random]",
+        "spearman_id_vs_ood[method:pca]",
+    } <= quantities
+    findings = pd.read_csv(results.parent / "findings.csv")
+    against = findings[findings["finding"].str.contains("random direction of the same norm")]
+    assert len(against) == 3 * len(config["models"])  # F0, F1 and F2 against chance per model
+    assert "## Against chance" in (results.parent / "summary.md").read_text()
 
 
 def test_summary_lists_every_quantity_with_the_paper_value(results):

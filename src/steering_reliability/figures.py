@@ -310,3 +310,59 @@ def multiplier_range(ranges: pd.DataFrame, model: str) -> plt.Figure:
         axis.set(xlabel="largest |multiplier| used for the slope", ylabel=label)
     figure.suptitle(f"Effect of the multiplier range: {model} (thin: datasets; thick: mean)")
     return figure
+
+
+# Colours of the real vector methods (vector_names.METHODS) and shades of the nulls' ranges.
+METHOD_COLOURS = {"caa": "#1f78b4", "pca": "#33a02c", "probe": "#e31a1c", "whitened": "#ff7f00"}
+NULL_SHADES = {"random": "#bdbdbd", "shuffled": "#fdbf6f"}
+
+
+def against_null(methods: pd.DataFrame, nulls: pd.DataFrame, quantity: str, label: str, model: str) -> plt.Figure:
+    """Figures 10 and 11: ``quantity`` per dataset for every real method (dot and 95% bootstrap interval), over the
+    2.5-97.5 percentile range of each null's draws (shaded band, tick at the draws' mean). Datasets are ordered by
+    CAA's value."""
+    real = methods[methods["draw"].isna()]
+    order = real[real["method"] == "caa"].sort_values(quantity)["dataset"].tolist()
+    position = {dataset: index for index, dataset in enumerate(order)}
+    shown = [method for method in METHOD_COLOURS if method in set(real["method"])]
+    figure, axis = plt.subplots(figsize=(9, _height(len(order))))
+    caa = nulls[nulls["method"] == "caa"].set_index("dataset")
+    for null, shade in NULL_SHADES.items():
+        if f"{quantity}_{null}_low" not in caa:
+            continue
+        y = np.array([position[dataset] for dataset in caa.index])
+        axis.barh(
+            y,
+            caa[f"{quantity}_{null}_high"] - caa[f"{quantity}_{null}_low"],
+            left=caa[f"{quantity}_{null}_low"],
+            height=0.7,
+            color=shade,
+            alpha=0.6,
+            label=f"{null} null: 2.5-97.5% of {int(caa[f'{null}_draws'].iloc[0])} draws",
+        )
+        axis.scatter(caa[f"{quantity}_{null}_mean"], y, marker="|", color="black", s=60, linewidths=0.8)
+    offsets = np.linspace(-0.25, 0.25, len(shown)) if len(shown) > 1 else [0.0]
+    for offset, method in zip(offsets, shown):
+        rows = real[real["method"] == method]
+        y = rows["dataset"].map(position).to_numpy() + offset
+        axis.errorbar(
+            rows[quantity],
+            y,
+            xerr=[
+                (rows[quantity] - rows[f"{quantity}_ci_low"]).clip(lower=0),
+                (rows[f"{quantity}_ci_high"] - rows[quantity]).clip(lower=0),
+            ],
+            fmt="o",
+            markersize=3,
+            color=METHOD_COLOURS[method],
+            elinewidth=0.7,
+            capsize=1.5,
+            label=method,
+        )
+    if quantity == "mean_steerability":
+        axis.axvline(0, color="grey", linewidth=0.6)
+    axis.set_yticks(range(len(order)), order)
+    axis.set(ylim=(-0.6, len(order) - 0.4), xlabel=f"{label} (whiskers: 95% bootstrap intervals)", ylabel="")
+    axis.set_title(f"{label[0].upper()}{label[1:]} of each vector method against chance: {model}")
+    axis.legend(loc="best", fontsize=7)
+    return figure

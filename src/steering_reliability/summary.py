@@ -27,7 +27,7 @@ from steering_reliability.user_datasets import has_yes_no, user_entries
 from steering_reliability.variants import BASELINE, HEADLINE_SHIFT
 
 HEADLINE = shift_name(*HEADLINE_SHIFT)
-COUNTS = {"steering_layer", "n_datasets"}
+COUNTS = {"steering_layer", "n_datasets", "datasets_above_null"}
 SYCOPHANCY = ("sycophancy_train", "sycophancy_test")
 # Test items per dataset below which per-dataset values get no verdict.
 MIN_ITEMS = 10
@@ -310,9 +310,13 @@ def with_verdicts(rows: list[dict], run: Run) -> pd.DataFrame:
 
 
 def findings(
-    summary: pd.DataFrame, steerability: dict[str, pd.DataFrame], bias: dict[str, pd.DataFrame]
+    summary: pd.DataFrame,
+    steerability: dict[str, pd.DataFrame],
+    bias: dict[str, pd.DataFrame],
+    against_chance: list[dict] = (),
 ) -> pd.DataFrame:
-    """The paper's qualitative findings, tested on this run (the rules are in docs/statistics.md)."""
+    """The paper's qualitative findings, tested on this run (the rules are in docs/statistics.md), followed by
+    ``against_chance``: the findings restated against a null direction (``method_summary.chance_findings``)."""
     rows = []
     for model, table in steerability.items():
         working = table[table["mean_steerability_ci_low"] > 0]
@@ -355,6 +359,7 @@ def findings(
     ):
         for row in summary[summary["quantity"] == quantity].itertuples(index=False):
             rows.append({"finding": finding, "model": row.model, **_sign_verdict(row, sign)})
+    rows += against_chance
     return pd.DataFrame(rows, columns=["finding", "model", "evidence", "verdict"])
 
 
@@ -373,7 +378,7 @@ def _sign_verdict(row, sign: int) -> dict[str, str]:
 def _show(quantity: str, value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if quantity in COUNTS:
+    if quantity.split("[")[0] in COUNTS:
         return str(int(value))
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -408,6 +413,28 @@ def _dataset_lines(summary: pd.DataFrame, run: Run) -> list[str]:
     return lines
 
 
+def _method_lines(summary: pd.DataFrame) -> list[str]:
+    """The vector methods and the nulls over datasets (``method_summary.method_rows``), when the run has them."""
+    rows = summary[summary["quantity"].str.contains(r"\[(?:method|null):|^datasets_above_null\[", regex=True)]
+    if rows.empty:
+        return []
+    return [
+        "## Against chance: vector methods and null directions",
+        "",
+        "Every direction is scaled to the CAA vector's norm and evaluated on the same test items; the findings "
+        'above that start "against chance" (and F0) compare CAA with the null dataset by dataset.',
+        "",
+        "| model | quantity | value | 95% interval | n | note |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {r.model} | {r.quantity} | {_show(r.quantity, r.value)} | {_interval(r)} | "
+            f"{_show('n_datasets', r.n)} | {r.note} |"
+            for r in rows.itertuples(index=False)
+        ),
+        "",
+    ]
+
+
 def to_markdown(summary: pd.DataFrame, found: pd.DataFrame, run: Run) -> str:
     """The summary as Markdown: findings first, then the paper's values, then every quantity."""
     lines = [
@@ -425,6 +452,7 @@ def to_markdown(summary: pd.DataFrame, found: pd.DataFrame, run: Run) -> str:
         "|---|---|---|---|",
         *(f"| {f.finding} | {f.model} | {f.evidence} | {f.verdict} |" for f in found.itertuples(index=False)),
         "",
+        *_method_lines(summary),
         "## The paper's values",
         "",
         "| model | quantity | value | 95% interval | n | paper | verdict |",

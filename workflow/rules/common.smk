@@ -69,6 +69,8 @@ if OOD_DATASETS:
     ]
 if SWEEP_DATASETS:
     FIGURES += ["figA1_layer_sweep"]
+if OTHER_METHODS:
+    FIGURES += ["fig10_methods_steerability", "fig11_methods_anti_steerable"]
 
 # figure -> the tables it is drawn from (input name -> path)
 FIGURE_INPUTS = {
@@ -100,6 +102,13 @@ FIGURE_INPUTS = {
     "fig9_ood_vector_cosines": {
         "ood_vector_cosines": "results/{model}/tables/ood_vector_cosines.csv"
     },
+    **{
+        name: {
+            "methods": "results/{model}/tables/methods.csv",
+            "nulls": "results/{model}/tables/methods_vs_null.csv",
+        }
+        for name in ("fig10_methods_steerability", "fig11_methods_anti_steerable")
+    },
     "figA1_layer_sweep": {
         "sweep": "results/{model}/tables/layer_sweep.csv",
         "layer": "results/{model}/layer.json",
@@ -117,6 +126,8 @@ FIGURE_CATEGORIES = {
     "fig6": "Out of distribution",
     "fig8": "Beyond the paper",
     "fig9": "Out of distribution",
+    "fig10": "Vector methods",
+    "fig11": "Vector methods",
     "figA1": "Appendix",
     "figA2": "Appendix",
 }

@@ -49,6 +49,21 @@ rule summary:
             else []
         ),
         comparison="results/comparison/spearman.csv" if len(MODELS) > 1 else [],
+        methods=(
+            expand("results/{model}/tables/methods.csv", model=MODELS)
+            if OTHER_METHODS
+            else []
+        ),
+        nulls=(
+            expand("results/{model}/tables/methods_vs_null.csv", model=MODELS)
+            if OTHER_METHODS
+            else []
+        ),
+        ood_methods=(
+            expand("results/{model}/tables/ood_methods_correlations.csv", model=MODELS)
+            if OOD_OTHER_METHODS and OOD_DATASETS
+            else []
+        ),
     output:
         csv=report(
             "results/summary.csv",

@@ -32,6 +32,12 @@ def draw(name: str, inputs, params, model: str):
         )
     if name == "fig9_ood_vector_cosines":
         return figures.ood_vector_cosines(read_table(inputs.ood_vector_cosines), model)
+    if name == "fig10_methods_steerability":
+        methods, nulls = read_table(inputs.methods), read_table(inputs.nulls)
+        return figures.against_null(methods, nulls, "mean_steerability", "mean steerability", model)
+    if name == "fig11_methods_anti_steerable":
+        methods, nulls = read_table(inputs.methods), read_table(inputs.nulls)
+        return figures.against_null(methods, nulls, "anti_steerable_fraction", "anti-steerable fraction", model)
     if name == "figA1_layer_sweep":
         return figures.layer_sweep(read_table(inputs.sweep), read_layer(inputs.layer), model)
     if name == "figA2_multiplier_range":

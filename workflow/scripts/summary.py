@@ -1,6 +1,7 @@
 import json
 
 from steering_reliability.artifacts import atomic_path, read_table, write_table
+from steering_reliability.method_summary import chance_findings, method_rows, ood_method_rows
 from steering_reliability.scripting import script_context
 from steering_reliability.summary import (
     Run,
@@ -19,7 +20,7 @@ from steering_reliability.summary import (
 
 with script_context(snakemake) as log:
     inputs, run = snakemake.input, Run.from_config(snakemake.config)
-    rows, steerability, bias = [], {}, {}
+    rows, steerability, bias, against_chance = [], {}, {}, []
     for index, model in enumerate(snakemake.params.models):
         steerability[model] = read_table(inputs.steerability[index])
         bias[model] = read_table(inputs.bias[index])
@@ -31,10 +32,16 @@ with script_context(snakemake) as log:
             rows += correlation_rows(model, read_table(inputs.correlations[index]))
             rows += cosine_rows(model, read_table(inputs.cosines[index]))
         rows += geometry_rows(model, read_table(inputs.geometry[index]))
+        if inputs.methods:
+            nulls = read_table(inputs.nulls[index])
+            rows += method_rows(model, read_table(inputs.methods[index]), nulls, run)
+            against_chance += chance_findings(model, steerability[model], nulls, run)
+        if inputs.ood_methods:
+            rows += ood_method_rows(model, read_table(inputs.ood_methods[index]))
     if inputs.comparison:
         rows += comparison_rows(read_table(inputs.comparison))
     summary = with_verdicts(rows, run)
-    found = findings(summary, steerability, bias)
+    found = findings(summary, steerability, bias, against_chance)
     write_table(summary, snakemake.output.csv)
     write_table(found, snakemake.output.findings)
     with atomic_path(snakemake.output.md) as partial:
