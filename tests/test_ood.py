@@ -113,6 +113,33 @@ def test_relative_steerability_ratio_gap_and_filter():
     assert correlation["n_points"] == 15 and correlation["n_dropped"] == 10
 
 
+def test_the_ood_tables_of_each_method_are_those_of_its_own_vectors():
+    """ood.methods [caa, pca] on constructed items of 5 datasets: CAA's vectors steer in the order of the datasets
+    ID and out of distribution (rho 1); pca's OOD shifts reverse it (rho -1). The stacked tables keep each
+    method's rows apart, CAA's equal to the CAA-only tables, and the in-distribution-only directions are left out."""
+    frames = []
+    for index in range(5):
+        for train in [*VARIANTS, "mean"]:
+            for test in VARIANTS:
+                caa = float(index + 1)
+                pca = caa if (train, test) == ("baseline", "baseline") else float(5 - index)
+                for method, slope in (("caa", caa), ("pca", pca)):
+                    vector = train if method == "caa" else f"pca:{train}"
+                    frame = _items({(vector, test): slope}, {test: [0.0, 0.1, 0.2, 0.3]})
+                    frames.append(frame.assign(dataset=f"d{index}"))
+        frames.append(_items({("method.pca", "baseline"): 9.0}, {"baseline": [0.0] * 4}).assign(dataset=f"d{index}"))
+    by_method = ood.method_items(pd.concat(frames, ignore_index=True))
+    assert list(by_method) == ["caa", "pca"] and not by_method["caa"]["vector"].str.contains(r"[.:]").any()
+    tables = {method: ood.study_tables(items, "signed", 200, 0) for method, items in by_method.items()}
+    stacked = ood.with_method_column(tables, "correlations")
+    headline = stacked[stacked["setting"] == "SYS_pos -> PT_neg"].set_index("method")["spearman_rho"]
+    assert headline["caa"] == pytest.approx(1.0) and headline["pca"] == pytest.approx(-1.0)
+    pd.testing.assert_frame_equal(
+        stacked[stacked["method"] == "caa"].drop(columns="method").reset_index(drop=True), tables["caa"]["correlations"]
+    )
+    assert list(ood.with_method_column(tables, "id_vs_ood").columns[:2]) == ["method", "dataset"]
+
+
 def test_id_vs_ood_table_and_correlations():
     rows = []
     for index, dataset in enumerate(["a", "b", "c", "d"]):

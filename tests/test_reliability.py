@@ -526,9 +526,11 @@ def test_an_auto_depth_range_without_a_layer_of_a_known_depth_model_stops_the_ru
 def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy):
     """One dataset per job (91 loads of a model in the paper's study) against the grouped default: compare-runs.
 
-    Every model job of smollm2-local is re-made one dataset per job (a job's datasets are among its params, so
-    Snakemake re-runs them all); the tables and figures made from their outputs are not asked for again: they are
-    functions of these outputs (and byte-identical across runs, test_a_killed_and_resumed_run_...)."""
+    smollm2-local's model jobs of two datasets, one in the OOD study (truthfulqa) and one not
+    (corrigible-neutral-HHH), and of both sweep datasets are re-made one dataset per job (a job's datasets are
+    among its params, so Snakemake re-runs them); the third dataset would add nothing but time. The tables and
+    figures made from their outputs are not asked for again: they are functions of these outputs (and
+    byte-identical across runs, test_a_killed_and_resumed_run_...)."""
     from steering_reliability.run_diff import compare_runs
 
     workdir, _ = finished_copy
@@ -536,12 +538,19 @@ def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy
     config.setdefault("compute", {})["datasets_per_job"] = {"activations": 1, "evaluation": 1, "sweep": 1}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     model = "results/smollm2-local"
-    targets = [f"{model}/steering/{name}/items.parquet" for name in config["data"]["datasets"]]
+    remade = ["corrigible-neutral-HHH", "truthfulqa"]
+    assert (
+        config["data"]["datasets"] == [remade[0], "admits-uncertainty", remade[1]]
+        and remade[1] in config["ood"]["datasets"]
+    )
+    targets = [f"{model}/steering/{name}/items.parquet" for name in remade]
     targets += [f"{model}/sweep/{name}/propensities.parquet" for name in config["sweep"]["datasets"]]
     completed = subprocess.run(workflow_command(workdir, *targets), capture_output=True, text=True)
     assert completed.returncode == 0, _console(completed)[-3000:]
     console = _console(completed)
-    assert all(f"cache_activations_{n}" in console for n in range(1, 4)) and "layer_sweep_2" in console
+    # one job per dataset: the first and third dataset's jobs, and both sweep jobs
+    assert all(f"{rule}_{n}" in console for rule in ("cache_activations", "evaluate_steering") for n in (1, 3))
+    assert "cache_activations_2" not in console and "layer_sweep_2" in console
     diffs = compare_runs(tiny_run[0] / "results", workdir / "results")
     assert len(diffs) > 100 and all(diff.status == "identical" for diff in diffs), [
         diff.line() for diff in diffs if diff.status != "identical"

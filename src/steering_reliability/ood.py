@@ -146,3 +146,24 @@ def correlations(table: pd.DataFrame, relative: pd.DataFrame, resamples: int, se
     return pd.DataFrame(
         id_ood_correlations(table, resamples, seed) + [relative_steerability_correlation(relative, resamples, seed)]
     )
+
+
+def study_tables(items: pd.DataFrame, relative_filter: str, resamples: int, seed: int) -> dict[str, pd.DataFrame]:
+    """The OOD study's tables of one method's items: per-setting steerability, ID vs OOD, relative steerability
+    and the correlations."""
+    settings = steerability_by_setting(items)
+    table = id_vs_ood(settings)
+    relative = relative_steerability(items, settings, relative_filter)
+    return {
+        "steerability": settings,
+        "id_vs_ood": table,
+        "relative": relative,
+        "correlations": correlations(table, relative, resamples, seed),
+    }
+
+
+def with_method_column(tables: dict[str, dict[str, pd.DataFrame]], name: str) -> pd.DataFrame:
+    """Table ``name`` of every method's ``study_tables``, stacked, with the method as the first column."""
+    frames = [study[name].assign(method=method) for method, study in tables.items()]
+    stacked = pd.concat(frames, ignore_index=True)
+    return stacked[["method", *[column for column in stacked if column != "method"]]]
