@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from steering_reliability.answer_order import with_design
 from steering_reliability.items import PERSONA, dataset_kind_and_path, known_datasets, selected, split_items
 from steering_reliability.sources import PERSONA_PROMPTS_SOURCE, pinned_checksums, read_manifest, sha256_of
 
@@ -124,7 +125,7 @@ def test_prepared_dataset_loads_with_the_datasets_library_and_with_pandas(datase
 
     from steering_reliability.prepared import FEATURES, write_prepared
 
-    table = split_items(load_real_items(datasets_dir, "anti-LGBTQ-rights"), seed=0, max_items=8)
+    table = with_design(split_items(load_real_items(datasets_dir, "anti-LGBTQ-rights"), seed=0, max_items=8), False)
     first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
     write_prepared(table, "anti-LGBTQ-rights", first)
     write_prepared(table, "anti-LGBTQ-rights", second)
@@ -136,12 +137,16 @@ def test_prepared_dataset_loads_with_the_datasets_library_and_with_pandas(datase
     frame = pd.read_parquet(first)
     assert list(frame["item_id"]) == list(table["item_id"])
     assert frame["positive_is_yes"].tolist() == table["positive_is_yes"].tolist()
+    # counterbalanced (data.counterbalance): each row followed by its swapped twin, the same features
+    write_prepared(with_design(table, True), "anti-LGBTQ-rights", tmp_path / "c.parquet")
+    paired = pd.read_parquet(tmp_path / "c.parquet")
+    assert len(paired) == 2 * len(table) and paired["order"].tolist() == ["given", "swapped"] * len(table)
 
 
 def test_prepared_dataset_keeps_null_yes_no_factors(datasets_dir, tmp_path):
     from steering_reliability.prepared import as_dataset
 
-    table = split_items(load_real_items(datasets_dir, "truthfulqa"), seed=0, max_items=8)
+    table = with_design(split_items(load_real_items(datasets_dir, "truthfulqa"), seed=0, max_items=8), False)
     dataset = as_dataset(table, "truthfulqa")
     assert set(dataset["positive_is_yes"]) == {None}
 

@@ -194,6 +194,17 @@ def test_sweep_slices_read_percentages_of_the_shuffle_as_the_paper_code_does():
     assert len(sweep_rows(table, [20, 30], 2)) == 2
     with pytest.raises(ValueError, match="is empty"):
         sweep_rows(table, [0, 1], None)
+    # counterbalanced: the same items' slices, each item followed by its swapped twin; the cap counts items
+    from steering_reliability.answer_order import ORDERS
+
+    paired = pd.concat(
+        [
+            table.assign(pair_id=table["item_id"], order=ORDERS[0]),
+            table.assign(pair_id=table["item_id"], item_id=table["item_id"] + "~swapped", order=ORDERS[1]),
+        ]
+    )
+    rows = sweep_rows(paired, [0, 10], 2)
+    assert list(rows["item_id"]) == ["i44", "i44~swapped", "i43", "i43~swapped"]
 
 
 def test_multiplier_range_on_constructed_curves():

@@ -89,6 +89,10 @@ def _config(**changes):
             r"data\.split: 'disjoint' contradicts protocol: paper-exact",
         ),
         (
+            {"protocol": "paper-exact", "data__counterbalance": True},
+            r"data\.counterbalance: true contradicts protocol: paper-exact \(the paper's single answer order\)",
+        ),
+        (
             {"protocol": "paper-exact"},
             r"models\.smollm2-135m-instruct\.prompt_format: protocol paper-exact needs one of",
         ),

@@ -82,6 +82,10 @@ def resolve_protocol(config: dict) -> None:
     if paper and split not in (None, "repo-exact"):
         raise ConfigError(f"data.split: {split!r} contradicts protocol: paper-exact (which uses repo-exact)")
     config["data"]["split"] = split or ("repo-exact" if paper else "disjoint")
+    if paper and config["data"]["counterbalance"]:
+        raise ConfigError(
+            "data.counterbalance: true contradicts protocol: paper-exact (the paper's single answer order)"
+        )
     for name, entry in config["models"].items():
         if entry["prompt_format"] is None:
             if not paper:

@@ -303,4 +303,4 @@ def split_items(items: list[Item], seed: int, split: str = "disjoint", max_items
 def selected(table: pd.DataFrame, split: str) -> pd.DataFrame:
     """The rows of one split that the study uses, in split order."""
     rows = table[(table["split"] == split) & table["selected"]]
-    return rows.sort_values("position").reset_index(drop=True)
+    return rows.sort_values("position", kind="stable").reset_index(drop=True)

@@ -17,9 +17,12 @@ def sweep_rows(table: pd.DataFrame, percent: list[int], max_items: int | None) -
     """The layer sweep's items of one slice: [start, end) percent of the dataset's seeded shuffle.
 
     As the paper code reads "0%:10%": item k * N // 100 for a percentage k of N items
-    (floored); capped at the first ``max_items`` of the slice.
+    (floored); capped at the first ``max_items`` of the slice. In a counterbalanced study (``data.counterbalance``)
+    N and the cap count items, and each item comes with its swapped twin, so the sweep's mean slope is the
+    behaviour's.
     """
-    items = table.drop_duplicates("item_id").sort_values("shuffled_index")
+    given = table[table["order"] == "given"] if "order" in table else table
+    items = given.drop_duplicates("item_id").sort_values("shuffled_index")
     total = len(items)
     start, end = (value * total // 100 for value in percent)
     rows = items[(items["shuffled_index"] >= start) & (items["shuffled_index"] < end)]
@@ -27,6 +30,9 @@ def sweep_rows(table: pd.DataFrame, percent: list[int], max_items: int | None) -
         rows = rows.head(max_items)
     if rows.empty:
         raise ValueError(f"the sweep slice {percent[0]}%:{percent[1]}% of {total} items is empty")
+    if len(given) < len(table):  # the twins, each after its item
+        twins = table[(table["order"] != "given") & table["pair_id"].isin(rows["item_id"])].drop_duplicates("item_id")
+        rows = pd.concat([rows, twins]).sort_values(["shuffled_index", "order"], kind="stable")
     return rows.reset_index(drop=True)
 
 

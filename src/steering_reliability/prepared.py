@@ -31,6 +31,8 @@ FEATURES = datasets.Features(
         "position": datasets.Value("int64"),
         "shuffled_index": datasets.Value("int64"),
         "selected": datasets.Value("bool"),
+        "pair_id": datasets.Value("string"),  # the item both answer orders of an item share (data.counterbalance)
+        "order": datasets.Value("string"),  # "given" (the raw file's order) or "swapped"
     }
 )
 

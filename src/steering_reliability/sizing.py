@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from steering_reliability.activations import letter_activations
+from steering_reliability.answer_order import with_design
 from steering_reliability.dataset_groups import stage_datasets, stage_groups
 from steering_reliability.engine import SteeringEngine, shared_prefix_length
 from steering_reliability.evaluation import propensity_table
@@ -99,12 +100,13 @@ def study_tables(config: dict, raw: Path) -> dict:
                 "data.mirror), or run the data rules first (snakemake --until build_dataset)"
             )
         record = hub_record(name) if name in users and not users[name].get("file") else None
-        tables[name] = split_items(
+        table = split_items(
             dataset_items(name, path, config, record),
             config["data"]["seed"],
             config["data"]["split"],
             config["data"]["max_items"],
         )
+        tables[name] = with_design(table, config["data"]["counterbalance"])
     return tables
 
 

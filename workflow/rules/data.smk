@@ -51,6 +51,7 @@ rule build_dataset:
         seed=config["data"]["seed"],
         split=config["data"]["split"],
         max_items=config["data"]["max_items"],
+        counterbalance=config["data"]["counterbalance"],
     script:
         "../scripts/build_dataset.py"
 

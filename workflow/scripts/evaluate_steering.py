@@ -29,7 +29,7 @@ def evaluate_steering(job, engine, tokenizer, log):
         propensities.append(table)
         activations[f"{variant}.positive"], activations[f"{variant}.negative"] = letter[:, 0], letter[:, 1]
         log.info("%s: %d items x %d vectors", variant, len(items), len(vectors))
-    factors = test[["item_id", "positive_is_a", "positive_is_yes"]]
+    factors = test[["item_id", "pair_id", "order", "positive_is_a", "positive_is_yes"]]
     slopes = pd.concat(slopes, ignore_index=True).merge(factors, on="item_id", how="left")
     propensities = pd.concat(propensities, ignore_index=True)
     for frame in (propensities, slopes):

@@ -3,13 +3,16 @@ import pandas as pd
 from steering_reliability.artifacts import read_table, write_table
 from steering_reliability.layers import read_layer
 from steering_reliability.method_comparison import method_cosines, method_geometry, method_table, null_comparison
+from steering_reliability.position_effect import by_pair
 from steering_reliability.scripting import script_context
 from steering_reliability.tensors import cached_layer, load_tensors
 from steering_reliability.variants import BASELINE
 
 with script_context(snakemake) as log:
     inputs, settings = snakemake.input, snakemake.params.statistics
-    items = pd.concat([read_table(path) for path in inputs.slopes], ignore_index=True)
+    items = by_pair(
+        pd.concat([read_table(path) for path in inputs.slopes], ignore_index=True), ("dataset", "vector", "variant")
+    )
     table = method_table(items, len(snakemake.params.multipliers), settings["resamples"], settings["seed"])
     nulls = null_comparison(table)
     layer, geometry, cosines = read_layer(inputs.layer), [], []

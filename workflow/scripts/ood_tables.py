@@ -2,10 +2,14 @@ import pandas as pd
 
 from steering_reliability import ood
 from steering_reliability.artifacts import read_table, write_table
+from steering_reliability.position_effect import by_pair
 from steering_reliability.scripting import script_context
 
 with script_context(snakemake) as log:
-    by_method = ood.method_items(pd.concat([read_table(path) for path in snakemake.input], ignore_index=True))
+    items = pd.concat([read_table(path) for path in snakemake.input], ignore_index=True)
+    by_method = {
+        method: by_pair(rows, ("dataset", "vector", "variant")) for method, rows in ood.method_items(items).items()
+    }
     settings = snakemake.params.statistics
     tables = {
         method: ood.study_tables(items, snakemake.params.relative_filter, settings["resamples"], settings["seed"])

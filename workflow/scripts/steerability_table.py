@@ -1,16 +1,22 @@
 import pandas as pd
 
 from steering_reliability.artifacts import read_table, write_table
+from steering_reliability.position_effect import by_pair, position_summary
 from steering_reliability.scripting import script_context
 from steering_reliability.steerability import dataset_steerability, in_distribution
 
 with script_context(snakemake) as log:
-    items = in_distribution(pd.concat([read_table(path) for path in snakemake.input], ignore_index=True))
+    rows = in_distribution(pd.concat([read_table(path) for path in snakemake.input], ignore_index=True))
+    items = by_pair(rows, keys=("dataset",))  # a counterbalanced study: one row per pair, its behaviour slope
     settings = snakemake.params.statistics
     points = len(snakemake.params.multipliers)
     summary = pd.DataFrame(
         [
-            {"dataset": dataset, **dataset_steerability(frame, points, settings["resamples"], settings["seed"])}
+            {
+                "dataset": dataset,
+                **dataset_steerability(frame, points, settings["resamples"], settings["seed"]),
+                **position_summary(frame, settings["resamples"], settings["seed"]),
+            }
             for dataset, frame in items.groupby("dataset", sort=False)
         ]
     )
