@@ -363,6 +363,6 @@ def against_null(methods: pd.DataFrame, nulls: pd.DataFrame, quantity: str, labe
         axis.axvline(0, color="grey", linewidth=0.6)
     axis.set_yticks(range(len(order)), order)
     axis.set(ylim=(-0.6, len(order) - 0.4), xlabel=f"{label} (whiskers: 95% bootstrap intervals)", ylabel="")
-    axis.set_title(f"{label[0].upper()}{label[1:]} of each vector method against chance: {model}")
+    axis.set_title(f"{label[0].upper()}{label[1:]} of each vector method against chance\n{model}")
     axis.legend(loc="best", fontsize=7)
     return figure
