@@ -93,11 +93,8 @@ def method_geometry(
 def method_cosines(vectors: dict[str, np.ndarray]) -> pd.DataFrame:
     """Cosines between the real methods' directions of one dataset (nulls left out: their cosine with CAA is in
     ``method_geometry``)."""
-    named = {
-        method_of(name)[0]: vector for name, vector in vectors.items() if name == BASELINE or name.startswith(PREFIX)
-    }
-    real = {method: vector for method, vector in named.items() if method not in NULLS}
-    rows = cosine_rows(real)
+    directions = [name for name in vectors if name == BASELINE or name.startswith(PREFIX)]
+    rows = cosine_rows({method_of(name)[0]: vectors[name] for name in directions if method_of(name)[1] is None})
     return pd.DataFrame(rows, columns=["vector_a", "vector_b", "cosine"]).rename(
         columns={"vector_a": "method_a", "vector_b": "method_b"}
     )
