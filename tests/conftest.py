@@ -52,8 +52,8 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def small_model_json() -> Path:
     """The embedded SmolLM2-135M, prepared once into the repository's resources/ by the workflow's own
-    prepare_model rule (so that its model.json has a provenance record, as in a real run). A file
-    lock keeps two test workers from preparing it at once."""
+    prepare_model rule (so that its model.json has a provenance record, as in a real run), under the tiny
+    config (the default config has no SmolLM2). A file lock keeps two test workers from preparing it at once."""
     from filelock import FileLock
 
     model_json = RESOURCES / "models" / SMALL_MODEL / "model.json"
@@ -62,6 +62,11 @@ def small_model_json() -> Path:
         if not (model_json.exists() and (model_json.parent / "model.json.prov.json").exists()):
             target = str(model_json.relative_to(REPO))
             command = [sys.executable, "-m", "snakemake", "--directory", str(REPO), "--cores", "1", target]
+            config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
+            config["models"] = {SMALL_MODEL: config["models"][SMALL_MODEL]}  # not the local copy it makes
+            configfile = RESOURCES / ".prepare-test-model.yaml"
+            configfile.write_text(yaml.safe_dump(config))
+            command += ["--configfile", str(configfile)]
             completed = subprocess.run([*command, "--forcerun", "prepare_model"], capture_output=True, text=True)
             assert completed.returncode == 0, completed.stderr[-3000:]
     return model_json

@@ -165,5 +165,5 @@ def test_the_gpu_check_command_runs_the_device_checks_and_times_the_study(tmp_pa
     )
     assert "| test_a_workflow_job_with_device_cuda_runs_on_the_gpu | skipped |" in out
     rate = float(re.search(rf"- {SMALL_MODEL} \(its shapes.* at ([\d.]+) TFLOP/s", out).group(1))
-    assert rate > 0.01
-    assert re.search(rf"\| {SMALL_MODEL} \| 44 / 44 / 12 \|", out)  # the predicted-time row of the study
+    assert rate > 0  # printed to 2 decimals: a loaded 2-core machine measures 0.01-0.05
+    assert re.search(rf"\| {SMALL_MODEL} \| 88 / 88 / 24 \|", out)  # the predicted-time row: both answer orders

@@ -9,6 +9,8 @@ separates the two:
   letter flips. The choices must be the question's last two labelled lines, (A) then (B), as in every item of
   the paper's data (a few advanced-AI-risk questions quote earlier "(A)"/"(B)" lines or a "(Q)" line before
   them; only the last two are the choices). Swapping twice gives the item back, byte for byte.
+* ``with_matching_at(item, at_a)``: the item in the order that puts its matching answer at (A) or at (B) (the
+  default protocol draws each dataset's order, ``design``).
 * ``with_swapped_twins(table)``: an item table (``items.split_items``) with every row followed by its swapped
   twin: ``item_id`` "<id>~swapped", ``pair_id`` the original id, ``order`` "given" or "swapped". The twins are
   more items to every stage (cache, vectors, evaluation), so both orders share the same forward passes, and a
@@ -61,6 +63,13 @@ def swapped(item: Item) -> Item:
         negative_answer=item.positive_answer,
         positive_is_a=not item.positive_is_a,
     )
+
+
+def with_matching_at(item: Item, at_a: bool) -> Item:
+    """The item, its id kept, with the behaviour-matching answer at (A) (``at_a``) or at (B)."""
+    if item.positive_is_a == at_a:
+        return item
+    return replace(swapped(item), item_id=item.item_id)
 
 
 def with_swapped_twins(table: pd.DataFrame) -> pd.DataFrame:

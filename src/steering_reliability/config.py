@@ -14,8 +14,9 @@ import json
 import math
 from pathlib import Path
 
+from steering_reliability.design import design_settings, study_table
 from steering_reliability.embedded import EMBEDDED_MODELS
-from steering_reliability.items import DatasetFormatError, dataset_kind_and_path, known_datasets, split_items
+from steering_reliability.items import DatasetFormatError, dataset_kind_and_path, known_datasets
 from steering_reliability.layers import eligible_layers
 from steering_reliability.prompts import CHAT_TEMPLATE, REPEPO_FORMATS
 from steering_reliability.sources import persona_prompts_file, read_manifest
@@ -86,6 +87,8 @@ def resolve_protocol(config: dict) -> None:
         raise ConfigError(
             "data.counterbalance: true contradicts protocol: paper-exact (the paper's single answer order)"
         )
+    if config["data"]["counterbalance"] is None:
+        config["data"]["counterbalance"] = not paper
     for name, entry in config["models"].items():
         if entry["prompt_format"] is None:
             if not paper:
@@ -239,10 +242,10 @@ def _check_user_datasets(config: dict, read_files: bool) -> None:
             raise ConfigError(f"{key}.file: {path} is not a file (resolved from {Path.cwd()})")
         try:
             items = user_items(name, entry, path)
-            table = split_items(items, config["data"]["seed"], config["data"]["split"], config["data"]["max_items"])
+            table = study_table(items, design_settings(config, name))
         except (DatasetFormatError, ValueError) as error:
             raise ConfigError(f"{key}: {error}") from None
-        tests = int(((table["split"] == "test") & table["selected"]).sum())
+        tests = int(((table["split"] == "test") & table["selected"] & (table["order"] == "given")).sum())
         if tests < MIN_ITEMS_PER_SPLIT:
             raise ConfigError(
                 f"{key}: {path} has {len(items)} items, which give {tests} test item(s) under data.split = "

@@ -34,12 +34,12 @@ from pathlib import Path
 import torch
 
 from steering_reliability.activations import letter_activations
-from steering_reliability.answer_order import with_design
 from steering_reliability.dataset_groups import stage_datasets, stage_groups
+from steering_reliability.design import design_settings, study_table
 from steering_reliability.engine import SteeringEngine, shared_prefix_length
 from steering_reliability.evaluation import propensity_table
 from steering_reliability.fake_device import FakeAccelerator, meta_model, resident_bytes
-from steering_reliability.items import dataset_kind_and_path, selected, split_items
+from steering_reliability.items import dataset_kind_and_path, selected
 from steering_reliability.layers import eligible_layers, sweep_rows
 from steering_reliability.models import DTYPES, attention_implementation, bundled_config
 from steering_reliability.personas import read_persona_prompts
@@ -100,13 +100,7 @@ def study_tables(config: dict, raw: Path) -> dict:
                 "data.mirror), or run the data rules first (snakemake --until build_dataset)"
             )
         record = hub_record(name) if name in users and not users[name].get("file") else None
-        table = split_items(
-            dataset_items(name, path, config, record),
-            config["data"]["seed"],
-            config["data"]["split"],
-            config["data"]["max_items"],
-        )
-        tables[name] = with_design(table, config["data"]["counterbalance"])
+        tables[name] = study_table(dataset_items(name, path, config, record), design_settings(config, name))
     return tables
 
 

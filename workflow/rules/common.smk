@@ -6,6 +6,7 @@ from snakemake.utils import validate
 from steering_reliability.code_version import code_version as package_code_version
 from steering_reliability.config import ConfigError, check_config, check_hub_cache
 from steering_reliability.dataset_groups import STAGE_RULES, stage_groups
+from steering_reliability.design import design_settings
 from steering_reliability.items import dataset_kind_and_path, pinned_checksums
 from steering_reliability.job_resources import (
     PASS_THROUGH,

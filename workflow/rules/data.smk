@@ -48,10 +48,7 @@ rule build_dataset:
         "../../envs/data.yaml"
     params:
         code=code_version("build_dataset.py"),
-        seed=config["data"]["seed"],
-        split=config["data"]["split"],
-        max_items=config["data"]["max_items"],
-        counterbalance=config["data"]["counterbalance"],
+        design=lambda wildcards: design_settings(config, wildcards.dataset),
     script:
         "../scripts/build_dataset.py"
 

@@ -1,5 +1,4 @@
-from steering_reliability.answer_order import with_design
-from steering_reliability.items import split_items
+from steering_reliability.design import study_table
 from steering_reliability.prepared import write_prepared
 from steering_reliability.scripting import script_context
 from steering_reliability.user_datasets import dataset_items
@@ -8,7 +7,6 @@ with script_context(snakemake) as log:
     name = snakemake.wildcards.dataset
     hub_record = (list(snakemake.input.hub_record) or [None])[0]  # a hub dataset's record of what was downloaded
     items = dataset_items(name, snakemake.input.raw, snakemake.config, hub_record)
-    table = split_items(items, snakemake.params.seed, snakemake.params.split, snakemake.params.max_items)
-    table = with_design(table, snakemake.params.counterbalance)
+    table = study_table(items, snakemake.params.design)
     log.info("%d items, %d selected", len(table), int(table["selected"].sum()))
     write_prepared(table, name, snakemake.output[0])
