@@ -87,12 +87,22 @@ def test_grouped_spearman_resamples_and_permutes_whole_groups():
     assert estimate.n == 6 and estimate.value < -0.8 and estimate.high < 0 and estimate.p_value < 0.01
 
 
-def test_significant_fractions_use_the_slope_t_test():
-    slopes = np.array([-2.0, -0.1, 0.1, 2.0, 0.0])
-    errors = np.array([0.5, 0.5, 0.5, 0.5, 0.0])
-    below, above = statistics.significant_fractions(slopes, errors, points=7)
-    # t = -4, -0.2, 0.2, 4; critical t(5 df) = 2.571; a zero slope with zero error is not significant
-    assert (below, above) == (0.2, 0.2)
+def test_a_pair_is_anti_steerable_in_both_orders_only_when_both_of_its_slopes_are_at_or_below_zero():
+    from steering_reliability.steerability import dataset_steerability
+
+    # behaviour slope b and position effect p: the two orders' slopes are b + p and b - p
+    pairs = pd.DataFrame({"slope": [-0.3, -0.3, 0.2, -0.1, 0.5], "position_effect": [0.1, 0.5, -0.1, 0.1, 0.9]})
+    # both orders below 0: (-0.2, -0.4) yes; (0.2, -0.8) no; (0.1, 0.3) no; (0.0, -0.2) yes (0 counts); (1.4, -0.4) no
+    summary = dataset_steerability(pairs, resamples=2000, seed=0)
+    assert summary["anti_steerable_fraction"] == pytest.approx(3 / 5)
+    assert summary["anti_steerable_both_orders_fraction"] == pytest.approx(2 / 5)
+    assert (
+        summary["anti_steerable_both_orders_fraction_ci_low"]
+        <= 0.4
+        <= summary["anti_steerable_both_orders_fraction_ci_high"]
+    )
+    # a study with one answer order has no such column
+    assert "anti_steerable_both_orders_fraction" not in dataset_steerability(pairs[["slope"]], 200, 0)
 
 
 def test_discriminability_and_auroc_of_two_known_gaussians():

@@ -168,7 +168,7 @@ def test_each_method_is_compared_with_the_null_draws_of_its_dataset():
 
     draws = {f"method.random_{k}": [(k - 9) / 10 - 0.05, (k - 9) / 10 + 0.05] for k in range(19)}
     items = _items({"baseline": [-0.5, 0.5], "method.pca": [0.9, 1.0], **draws})
-    table = method_table(items, points=5, resamples=200, seed=0)
+    table = method_table(items, resamples=200, seed=0)
     assert method_of("method.random_12") == ("random", 12) and method_of("baseline") == ("caa", None)
     assert set(table["method"]) == {"caa", "pca", "random"} and table["draw"].notna().sum() == 19
     assert "SYS_pos" not in set(table["vector"])
@@ -212,7 +212,7 @@ def test_each_vector_gets_the_spurious_bias_shares_of_its_own_slopes():
 
     items = _items({"baseline": [1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0], "method.pca": [1, 1, 3, 3, 1, 1, 3, 3]})
     items["positive_is_a"] = [True, False] * 4 * 2 + [True]  # the last row is the OOD one
-    table = method_table(items, points=5, resamples=200, seed=0).set_index("method")
+    table = method_table(items, resamples=200, seed=0).set_index("method")
     assert table.loc["caa", "share_ab"] == pytest.approx(1.0)
     assert table.loc["caa", "share_ab_ci_low"] == pytest.approx(1.0)
     assert table.loc["pca", "share_ab"] == pytest.approx(0.0, abs=1e-12)
@@ -336,6 +336,37 @@ def test_the_findings_against_chance_count_datasets_and_compare_dataset_by_datas
     rows = {row["quantity"]: row for row in method_rows("m", methods, nulls, run)}
     assert rows["datasets_above_null[caa vs random]"]["value"] == 6
     assert rows["mean_steerability[method:caa]"]["value"] == pytest.approx(0.5)
+
+
+def test_a_counterbalanced_study_is_judged_against_chance_on_both_orders_and_the_position_share():
+    """With both answer orders the A/B factor is constant within a pair: F1 reads the items anti-steerable in both
+    orders, F2 the position's share, each against the null's."""
+    import pandas as pd
+
+    from steering_reliability.method_summary import chance_findings, method_rows
+    from steering_reliability.summary import Run
+
+    run = Run({}, "default", 500, 0)
+    nulls = _nulls([0.5] * 6, draws=9, above=6, share_ab=0.0).assign(
+        anti_steerable_both_orders_fraction=0.05,
+        anti_steerable_both_orders_fraction_random_mean=0.25,
+        position_share=[0.9, 0.8, 0.9, 0.7, 0.8, 0.9],
+        position_share_random_mean=0.3,
+    )
+    steerability = pd.DataFrame({"dataset": [f"d{k}" for k in range(6)], "mean_steerability_ci_low": 0.1})
+    found = {row["finding"][:2]: row for row in chance_findings("m", steerability, nulls, run)}
+    assert found["F1"]["evidence"].startswith("5% of items anti-steerable in both answer orders vs 25%")
+    assert found["F2"]["finding"].startswith("F2 against chance: the position share")
+    assert found["F2"]["verdict"] == "larger than chance gives: the vector's own bias"
+    methods = pd.DataFrame({"dataset": ["d0"], "method": ["caa"], "draw": [None]}).assign(
+        mean_steerability=0.5,
+        anti_steerable_fraction=0.1,
+        share_ab=0.0,
+        anti_steerable_both_orders_fraction=0.05,
+        position_share=0.9,
+    )
+    quantities = {row["quantity"] for row in method_rows("m", methods, nulls, run)}
+    assert "position_share[method:caa]" in quantities and "share_ab[method:caa]" not in quantities
 
 
 def test_without_a_steered_dataset_f1_against_chance_is_not_testable():

@@ -22,24 +22,33 @@ import pandas as pd
 
 from steering_reliability.bias import share_intervals, variance_shares
 from steering_reliability.geometry import cosine_rows, direction_rows
+from steering_reliability.position_effect import position_summary
 from steering_reliability.steerability import dataset_steerability
 from steering_reliability.variants import BASELINE
 from steering_reliability.vector_names import NULLS, PREFIX, method_of
 
 # (quantity, the direction in which a null draw is "at least as good" as the method: +1 larger, -1 smaller; None:
-# no better direction, so the nulls' spread without a p-value)
-COMPARED = (("mean_steerability", 1), ("anti_steerable_fraction", -1), ("share_ab", None), ("share_yes_no", None))
+# no better direction, so the nulls' spread without a p-value). The last two are a counterbalanced study's only.
+COMPARED = (
+    ("mean_steerability", 1),
+    ("anti_steerable_fraction", -1),
+    ("share_ab", None),
+    ("share_yes_no", None),
+    ("anti_steerable_both_orders_fraction", -1),
+    ("position_share", None),
+)
 
 
-def method_table(items: pd.DataFrame, points: int, resamples: int, seed: int) -> pd.DataFrame:
+def method_table(items: pd.DataFrame, resamples: int, seed: int) -> pd.DataFrame:
     """Per (dataset, vector) of the baseline prompts' items (the CAA vector and every method's): the steerability
-    summary and the spurious-bias shares with their intervals, and which method and null draw the vector is."""
+    summary and the spurious-bias shares with their intervals (counterbalanced: the position effect's summary too),
+    and which method and null draw the vector is."""
     evaluated = (items["vector"] == BASELINE) | items["vector"].str.startswith(PREFIX)
     rows = items[(items["variant"] == BASELINE) & evaluated]
     table = []
     for (dataset, vector), frame in rows.groupby(["dataset", "vector"], sort=False):
         method, draw = method_of(vector)
-        summary = dataset_steerability(frame, points, resamples, seed)
+        summary = {**dataset_steerability(frame, resamples, seed), **position_summary(frame, resamples, seed)}
         shares = variance_shares(frame, "slope")
         if draw is None:
             shares.update(share_intervals(frame, resamples, seed))
@@ -59,6 +68,8 @@ def null_comparison(table: pd.DataFrame) -> pd.DataFrame:
         for _, method in frame[frame["draw"].isna()].iterrows():
             row = {"dataset": dataset, "method": method["method"]}
             for quantity, better in COMPARED:
+                if quantity not in method:
+                    continue
                 value = float(method[quantity])
                 row[quantity] = value
                 for null, draws in nulls.items():

@@ -30,6 +30,11 @@ QUANTITIES = {
     "anti_steerable_fraction": "anti-steerable fraction",
     "share_ab": "A/B share of the slope variance",
 }
+# a counterbalanced study's (data.counterbalance)
+COUNTERBALANCED = {
+    "anti_steerable_both_orders_fraction": "fraction of items anti-steerable in both answer orders",
+    "position_share": "share of the two orders' slope variation that the answer's position explains",
+}
 NULL_TEXT = {
     "random": "random direction of the same norm",
     "shuffled": "CAA vector of label-shuffled pairs (same norm)",
@@ -58,17 +63,25 @@ def above_every_draw(nulls: pd.DataFrame, null: str) -> pd.Series:
     return nulls[f"mean_steerability_{null}_p"] <= 1 / (draws_of(nulls, null) + 1) + 1e-12
 
 
+def quantities(methods: pd.DataFrame) -> dict[str, str]:
+    """``QUANTITIES``; in a counterbalanced study the position share, not the A/B share (constant within a pair)."""
+    if "position_share" not in methods:
+        return QUANTITIES
+    return {**{key: text for key, text in QUANTITIES.items() if key != "share_ab"}, **COUNTERBALANCED}
+
+
 def method_rows(model: str, methods: pd.DataFrame, nulls: pd.DataFrame, run: Run) -> list[dict]:
     """Summary rows of every real method and null, over the datasets."""
     rows = []
     real, draws = methods[methods["draw"].isna()], methods[methods["draw"].notna()]
+    shown = quantities(methods)
     for method, frame in real.groupby("method", sort=False):
-        for column, meaning in QUANTITIES.items():
+        for column, meaning in shown.items():
             estimate = _over_datasets(frame[column], run)
             rows.append(_estimate_row(model, f"{column}[method:{method}]", estimate, f"{meaning}, mean over datasets"))
     for null, frame in draws.groupby("method", sort=False):
-        per_dataset = frame.groupby("dataset", sort=False)[list(QUANTITIES)].mean()
-        for column, meaning in QUANTITIES.items():
+        per_dataset = frame.groupby("dataset", sort=False)[list(shown)].mean()
+        for column, meaning in shown.items():
             estimate = _over_datasets(per_dataset[column], run)
             note = (
                 f"{meaning} of a {NULL_TEXT[null]}: mean over datasets of the mean over {draws_of(nulls, null)} draws"
@@ -136,11 +149,17 @@ def chance_findings(model: str, steerability: pd.DataFrame, nulls: pd.DataFrame,
 
     steered = steerability[steerability["mean_steerability_ci_low"] > 0]["dataset"]
     finding = "F1 against chance: items moved the wrong way, beside a " + text
-    method_value, null_value = column("anti_steerable_fraction", caa.loc[caa.index.intersection(steered)])
+    counterbalanced = "position_share" in caa
+    wrong, which = (
+        ("anti_steerable_both_orders_fraction", "anti-steerable in both answer orders")
+        if counterbalanced
+        else ("anti_steerable_fraction", "anti-steerable")
+    )
+    method_value, null_value = column(wrong, caa.loc[caa.index.intersection(steered)])
     if len(method_value):
         estimate, difference = _difference(method_value, null_value, run)
         evidence = (
-            f"{method_value.mean():.0%} of items anti-steerable vs {null_value.mean():.0%} for a {text}, "
+            f"{method_value.mean():.0%} of items {which} vs {null_value.mean():.0%} for a {text}, "
             f"over the {len(method_value)} datasets CAA steers ({difference})"
         )
         verdict = _difference_verdict(
@@ -153,13 +172,14 @@ def chance_findings(model: str, steerability: pd.DataFrame, nulls: pd.DataFrame,
         evidence, verdict = "CAA steers no dataset (mean steerability above 0 at 95%)", "not testable (nothing steered)"
     rows.append({"finding": finding, "model": model, "evidence": evidence, "verdict": verdict})
 
-    method_value, null_value = column("share_ab")
+    share, name = ("position_share", "position share") if counterbalanced else ("share_ab", "A/B share")
+    method_value, null_value = column(share)
     estimate, difference = _difference(method_value, null_value, run)
     rows.append(
         {
-            "finding": "F2 against chance: the A/B share of the slope variance, beside a " + text,
+            "finding": f"F2 against chance: the {name} of the slope variance, beside a " + text,
             "model": model,
-            "evidence": f"A/B share {method_value.mean():.2f} vs {null_value.mean():.2f} for a {text}, "
+            "evidence": f"{name} {method_value.mean():.2f} vs {null_value.mean():.2f} for a {text}, "
             f"over {len(method_value)} datasets ({difference})",
             "verdict": _difference_verdict(
                 estimate,

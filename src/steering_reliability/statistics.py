@@ -6,8 +6,9 @@
   and a two-sided permutation p-value. Where several points come from one dataset
   (the pooled shifts, relative steerability), whole datasets are resampled and the
   permutation keeps each dataset's points together, so no p-value counts pseudo-replicates.
-* Per item: the OLS t statistic of the slope (``steerability.item_slopes`` gives its
-  standard error); an item is significantly below (above) 0 at the 5% level two-sided.
+* No per-item test: an item's slope is a deterministic function of the model and the prompt, and the residuals
+  of its fit measure curvature, not sampling noise. A claim about items is a fraction of a dataset's items with
+  a bootstrap interval over the items (the sample of the dataset that was drawn).
 
 Every resampling draws from ``numpy.random.default_rng(seed)``: the same seed gives the
 same intervals.
@@ -183,18 +184,6 @@ def pooled_spearman(x: np.ndarray, y_columns: np.ndarray, resamples: int, seed: 
     null = _spearman_rows(np.tile(pooled_x, (resamples, 1)), y_columns[orders].reshape(resamples, -1))
     p_value = (1 + np.sum(np.abs(null) >= abs(rho) - 1e-12)) / (1 + resamples)
     return Estimate(rho, *_interval(boot), datasets, float(p_value))
-
-
-def significant_fractions(slopes: np.ndarray, standard_errors: np.ndarray, points: int) -> tuple[float, float]:
-    """Fractions of items whose slope is significantly below / above 0 (two-sided t test at 5%, points - 2 df)."""
-    slopes, standard_errors = np.asarray(slopes, dtype=float), np.asarray(standard_errors, dtype=float)
-    if points <= 2 or slopes.size == 0:
-        return float("nan"), float("nan")
-    critical = stats.t.ppf(1 - (1 - LEVEL) / 2, df=points - 2)
-    # a perfect fit (standard error 0) is significant in the direction of its slope
-    perfect = np.where(slopes > 0, np.inf, np.where(slopes < 0, -np.inf, 0.0))
-    t = np.divide(slopes, standard_errors, out=perfect, where=standard_errors > 0)
-    return float(np.mean(t < -critical)), float(np.mean(t > critical))
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -62,24 +62,32 @@ def summarise(slopes: pd.Series) -> dict[str, float]:
     }
 
 
-def dataset_steerability(items: pd.DataFrame, points: int, resamples: int, seed: int) -> dict[str, float]:
-    """``summarise`` of one dataset's items, with bootstrap intervals and the significant fractions.
+def dataset_steerability(items: pd.DataFrame, resamples: int, seed: int) -> dict[str, float]:
+    """``summarise`` of one dataset's items, with bootstrap intervals over its items.
 
-    ``points`` is the number of multipliers each slope was fitted on (for the slope t test).
+    The items of a counterbalanced study are its pairs (``position_effect.pair_slopes``): they add the fraction of
+    pairs that are anti-steerable in both answer orders (both orders' slopes b + p and b - p at or below 0, that is
+    b + |p| <= 0), with its interval: items that move against the behaviour whichever letter the matching answer has.
     """
     slopes = items["slope"].to_numpy(dtype=float)
     mean = statistics.bootstrap(slopes, statistics.mean_of_rows, resamples, seed)
     anti = statistics.bootstrap(slopes, statistics.anti_steerable_share, resamples, seed)
-    below, above = statistics.significant_fractions(slopes, items["slope_se"].to_numpy(dtype=float), points)
-    return {
+    summary = {
         **summarise(items["slope"]),
         "mean_steerability_ci_low": mean.low,
         "mean_steerability_ci_high": mean.high,
         "anti_steerable_fraction_ci_low": anti.low,
         "anti_steerable_fraction_ci_high": anti.high,
-        "significantly_anti_steerable_fraction": below,
-        "significantly_steerable_fraction": above,
     }
+    if "position_effect" in items:
+        worst = slopes + np.abs(items["position_effect"].to_numpy(dtype=float))  # the larger of the two orders' slopes
+        both = statistics.bootstrap(worst, statistics.anti_steerable_share, resamples, seed)
+        summary.update(
+            anti_steerable_both_orders_fraction=both.value,
+            anti_steerable_both_orders_fraction_ci_low=both.low,
+            anti_steerable_both_orders_fraction_ci_high=both.high,
+        )
+    return summary
 
 
 def multiplier_range_steerability(propensities: pd.DataFrame) -> pd.DataFrame:

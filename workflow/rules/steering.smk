@@ -53,7 +53,6 @@ rule steerability_table:
     params:
         code=code_version("steerability_table.py"),
         statistics=config["statistics"],
-        multipliers=config["steering"]["multipliers"],
     script:
         "../scripts/steerability_table.py"
 
@@ -85,6 +84,5 @@ rule method_tables:
         code=code_version("method_tables.py"),
         datasets=DATASETS,
         statistics=config["statistics"],
-        multipliers=config["steering"]["multipliers"],
     script:
         "../scripts/method_tables.py"

@@ -13,7 +13,7 @@ with script_context(snakemake) as log:
     items = by_pair(
         pd.concat([read_table(path) for path in inputs.slopes], ignore_index=True), ("dataset", "vector", "variant")
     )
-    table = method_table(items, len(snakemake.params.multipliers), settings["resamples"], settings["seed"])
+    table = method_table(items, settings["resamples"], settings["seed"])
     nulls = null_comparison(table)
     layer, geometry, cosines = read_layer(inputs.layer), [], []
     for dataset, cache, stored in zip(snakemake.params.datasets, inputs.activations, inputs.vectors):

@@ -9,12 +9,11 @@ with script_context(snakemake) as log:
     rows = in_distribution(pd.concat([read_table(path) for path in snakemake.input], ignore_index=True))
     items = by_pair(rows, keys=("dataset",))  # a counterbalanced study: one row per pair, its behaviour slope
     settings = snakemake.params.statistics
-    points = len(snakemake.params.multipliers)
     summary = pd.DataFrame(
         [
             {
                 "dataset": dataset,
-                **dataset_steerability(frame, points, settings["resamples"], settings["seed"]),
+                **dataset_steerability(frame, settings["resamples"], settings["seed"]),
                 **position_summary(frame, settings["resamples"], settings["seed"]),
             }
             for dataset, frame in items.groupby("dataset", sort=False)
