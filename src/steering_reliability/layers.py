@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from steering_reliability.position_effect import by_pair
 from steering_reliability.steerability import item_slopes
 
 
@@ -37,9 +38,19 @@ def sweep_rows(table: pd.DataFrame, percent: list[int], max_items: int | None) -
 
 
 def layer_steerability(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, layer): mean per-item steerability from a sweep table (column ``dataset`` included)."""
-    slopes = item_slopes(sweep, ["dataset", "layer", "item_id"])
-    return slopes.groupby(["dataset", "layer"], sort=True)["slope"].mean().rename("mean_steerability").reset_index()
+    """Per (dataset, layer): mean per-item steerability from a sweep table (column ``dataset`` included).
+
+    A counterbalanced sweep (columns ``pair_id``, ``order``, ``positive_is_a``) gives each pair's behaviour slope,
+    so ``mean_steerability`` is the behaviour's, and adds ``mean_abs_position_effect``, the mean over pairs of the
+    position effect's size |p| (``position_effect``): how much the layer's vector moves the letters.
+    """
+    design = [column for column in ("pair_id", "order", "positive_is_a") if column in sweep]
+    pairs = by_pair(item_slopes(sweep, ["dataset", "layer", "item_id", *design]), keys=("dataset", "layer"))
+    grouped = pairs.assign(size=pairs.get("position_effect", 0.0)).groupby(["dataset", "layer"], sort=True)
+    table = grouped["slope"].mean().rename("mean_steerability").to_frame()
+    if "position_effect" in pairs:
+        table["mean_abs_position_effect"] = grouped["size"].apply(lambda sizes: sizes.abs().mean())
+    return table.reset_index()
 
 
 def eligible_layers(num_layers: int, depth: list[float]) -> list[int]:

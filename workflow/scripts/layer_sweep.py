@@ -27,6 +27,7 @@ def sweep(job, engine, tokenizer, log):
     )
     results = layer_sweep(engine, activations, test_items, layers, settings["multipliers"])
     results.insert(0, "dataset", dataset)
+    results = results.merge(test[["item_id", "pair_id", "order", "positive_is_a"]], on="item_id", how="left")
     write_table(results, job.output.propensities)
 
 
