@@ -184,6 +184,34 @@ def test_layer_pick_on_a_constructed_sweep():
         eligible_layers(4, [0.9, 1.0])
 
 
+def test_a_counterbalanced_sweep_gives_the_behaviour_curve_and_the_position_curve():
+    # pair slopes: the order with the matching answer at (A) has slope b + p, the other b - p
+    known = {("x", 0): (0.0, 0.6), ("x", 1): (0.3, -0.2), ("y", 0): (0.1, 0.4), ("y", 1): (0.5, 0.0)}
+    rows = []
+    for (dataset, layer), (behaviour, position) in known.items():
+        for pair in ("i0", "i1"):
+            for order, at_a, slope in (("given", True, behaviour + position), ("swapped", False, behaviour - position)):
+                item = pair if order == "given" else pair + "~swapped"
+                for multiplier in (-1.0, 1.0):
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "layer": layer,
+                            "item_id": item,
+                            "pair_id": pair,
+                            "order": order,
+                            "positive_is_a": at_a,
+                            "multiplier": multiplier,
+                            "logit_diff": 1.0 + slope * multiplier,
+                        }
+                    )
+    per_layer = layer_steerability(pd.DataFrame(rows)).set_index(["dataset", "layer"])
+    assert per_layer["mean_steerability"].to_dict() == pytest.approx({key: b for key, (b, _) in known.items()})
+    assert per_layer["mean_abs_position_effect"].to_dict() == pytest.approx({k: abs(p) for k, (_, p) in known.items()})
+    # the letter-moving layer 0 of "x" (slopes +0.6 and -0.6) no longer looks like steering: layer 1 is picked
+    assert pick_layer(per_layer.reset_index()) == 1
+
+
 def test_sweep_slices_read_percentages_of_the_shuffle_as_the_paper_code_does():
     table = pd.DataFrame({"item_id": [f"i{k}" for k in range(45)], "shuffled_index": list(range(44, -1, -1))})
     train = sweep_rows(table, [0, 10], None)
@@ -298,13 +326,70 @@ def test_findings_follow_the_sign_of_the_interval():
         ]
     )
     steerability = pd.DataFrame(
-        {"mean_steerability_ci_low": [0.1, -0.2], "significantly_anti_steerable_fraction": [0.1, 0.3]}
+        {
+            "dataset": ["d1", "d2"],
+            "mean_steerability_ci_low": [0.1, -0.2],
+            "anti_steerable_fraction_ci_low": [0.05, 0.3],
+        }
     )
     bias = pd.DataFrame({"shares_small_n": [False], "share_ab_ci_low": [0.55], "share_yes_no_ci_low": [0.0]})
     found = findings(summary, {"m": steerability}, {"m": bias}).set_index("finding")["verdict"]
     verdicts = list(found)
-    assert verdicts[0] == "reproduced"  # F1: one working dataset with significantly anti-steerable items
+    assert verdicts[0] == "reproduced"  # F1: the steered dataset's anti-steerable share is above 0 (interval)
     assert verdicts[1] == "reproduced"  # F2: A/B share >= 0.5 at the lower end of its interval
     assert verdicts[2] == "reproduced"  # F3: interval above 0
     assert verdicts[3].startswith("inconclusive")  # F4: interval contains 0
     assert verdicts[4] == "not testable (n too small)"
+    # counterbalanced: F1 reads the share anti-steerable in both orders, F2 the position share
+    counterbalanced = steerability.assign(
+        anti_steerable_both_orders_fraction=[0.0, 0.3],
+        anti_steerable_both_orders_fraction_ci_low=[0.0, 0.2],
+        position_share=[0.3, 0.9],
+    )
+    found = findings(summary, {"m": counterbalanced}, {"m": bias.assign(dataset=["d1"])})
+    assert list(found["verdict"])[:2] == ["not reproduced", "not reproduced"]
+    assert "in both answer orders" in found["evidence"].iloc[0] and "position share" in found["evidence"].iloc[1]
+    assert (
+        list(
+            findings(
+                summary, {"m": counterbalanced.assign(position_share=[0.6, 0.9])}, {"m": bias.assign(dataset=["d1"])}
+            )["verdict"]
+        )[1]
+        == "reproduced"
+    )
+
+
+def test_the_summary_says_when_a_model_steers_nothing_or_format_dominates_and_leaves_it_out_of_the_comparison():
+    from steering_reliability.comparison import cross_model_spearman, long_table
+    from steering_reliability.format_effects import format_lines, format_rows
+    from steering_reliability.summary import Run, comparison_rows, findings, with_verdicts
+
+    run = Run({"a": "x", "b": "y"}, "default", 500, 0)
+    # model a: steers d1 and d2; d1 mostly position, d2 mostly Yes/No, d3 neither
+    a = pd.DataFrame(
+        {
+            "dataset": ["d1", "d2", "d3", "d4", "d5"],
+            "mean_steerability": [0.3, 0.2, 0.0, 0.01, 0.02],
+            "mean_steerability_ci_low": [0.1, 0.05, -0.1, -0.1, -0.1],
+            "position_share": [0.8, 0.1, 0.2, 0.4, 0.3],
+        }
+    )
+    bias = pd.DataFrame({"dataset": ["d1", "d2", "d3", "d4", "d5"], "share_yes_no": [0.0, 0.7, 0.1, float("nan"), 0.2]})
+    rows = {row["quantity"]: row for row in format_rows("a", a, bias, run, layer=7)}
+    assert (rows["steered_datasets"]["value"], rows["steered_datasets"]["n"]) == (2, 5)
+    assert rows["format_dominated_datasets"]["value"] == 2
+    assert "1 by its position (position share" in rows["format_dominated_datasets"]["note"]
+    assert "1 by its Yes/No word" in rows["format_dominated_datasets"]["note"]
+    # model b steers nothing: said plainly, and its pair with a gets no correlation
+    b = a.assign(mean_steerability_ci_low=-0.1, mean_steerability=[0.0, 0.01, 0.02, 0.0, 0.01])
+    silent = {row["quantity"]: row for row in format_rows("b", b, bias, run, layer=0)}
+    assert silent["steered_datasets"]["value"] == 0
+    assert silent["steered_datasets"]["note"].startswith("THIS MODEL STEERS NO DATASET at layer 0")
+    id_table = long_table({"a": a, "b": b}, "mean_steerability")
+    spearman = cross_model_spearman(id_table, id_table.iloc[0:0], 200, 0, silent=("b",))
+    assert spearman["spearman_rho"].isna().all() and spearman["note"].str.contains("b steers no dataset").all()
+    summary = with_verdicts(comparison_rows(spearman) + list(rows.values()) + list(silent.values()), run)
+    verdicts = findings(summary, {}, {}).set_index("finding")["verdict"]
+    assert set(verdicts) == {"not tested (a model steers no dataset)"}
+    lines = "\n".join(format_lines(summary))
+    assert "**a**: steers 2 of 5 datasets" in lines and "**b**: steers 0 of 5 datasets (THIS MODEL STEERS NO" in lines

@@ -53,6 +53,7 @@ def test_layer_auto_uses_the_sweep_best_layer_downstream(results):
     record = json.loads((auto / "layer.json").read_text())
     sweep = pd.read_csv(auto / "tables/layer_sweep.csv")
     assert sorted(sweep["layer"].unique()) == list(range(30))
+    assert (sweep["mean_abs_position_effect"] >= 0).all()  # counterbalanced: the behaviour's and the position's curves
     # picked among the first three quarters of the layers (an unrestricted pick takes SmolLM2's last layer)
     eligible = eligible_layers(30, config["sweep"]["auto_depth"])
     assert record == {**record, "source": "sweep", "layer": pick_layer(sweep, eligible)}
@@ -100,7 +101,10 @@ def test_every_vector_method_goes_through_the_analysis_and_against_the_null(resu
     tables = results / "tables"
     methods = pd.read_csv(tables / "methods.csv")
     assert len(methods) == 3 * (2 + 2)  # datasets x (caa, pca + 2 random draws)
-    assert methods[methods["draw"].isna()]["share_ab_ci_low"].notna().any()
+    # counterbalanced: the A/B factor is constant within a pair; the Yes/No share has its interval, the position
+    # its share of the two orders' slopes
+    assert methods[methods["draw"].isna()]["share_yes_no_ci_low"].notna().any()
+    assert methods["position_share"].between(0, 1).all()
     caa = methods[methods["method"] == "caa"].set_index("dataset")["mean_steerability"]
     steerability = pd.read_csv(tables / "steerability.csv").set_index("dataset")["mean_steerability"]
     assert (caa.loc[steerability.index] == steerability).all()  # the same CAA rows as the study's own table
@@ -137,9 +141,11 @@ def test_summary_lists_every_quantity_with_the_paper_value(results):
             "steering_layer",
             "mean_steerability",
             "anti_steerable_fraction",
-            "significantly_anti_steerable_fraction",
-            "share_ab",
+            "anti_steerable_both_orders_fraction",  # the tiny study is counterbalanced (the default protocol's default)
+            "position_share",
             "share_yes_no",
+            "steered_datasets",
+            "format_dominated_datasets",
             "spearman_id_vs_ood",
             "relative_steerability_vs_gap_rho",
             "min_cosine_to_baseline_vector",
@@ -156,6 +162,8 @@ def test_summary_lists_every_quantity_with_the_paper_value(results):
     assert (
         "## Which of the paper's findings this run reproduces" in markdown and "not testable (n too small)" in markdown
     )
+    assert "## Behaviour or answer format" in markdown and "- **smollm2-135m-instruct**: steers " in markdown
+    assert "share_ab" not in set(summary["quantity"])  # constant within a pair: the position share replaces it
     findings = pd.read_csv(results.parent / "findings.csv")
     assert set(findings["model"]) >= set(config["models"])
 
@@ -183,7 +191,7 @@ def test_your_own_dataset_goes_through_the_study_like_a_built_in_one(results):
     own = summary[summary["quantity"].str.endswith("[admits-uncertainty]")]
     assert set(own["quantity"]) == {
         f"{quantity}[admits-uncertainty]"
-        for quantity in ("mean_steerability", "anti_steerable_fraction", "share_ab", "share_yes_no")
+        for quantity in ("mean_steerability", "anti_steerable_fraction", "position_share", "share_yes_no")
     }
     assert len(own) == 4 * len(config["models"])
     markdown = (results.parent / "summary.md").read_text()
@@ -198,13 +206,24 @@ def test_tables_hold_every_item_and_multiplier(results):
     results, config = results
     datasets = config["data"]["datasets"]
     per_split = config["data"]["max_items"] // 2
-    items = pd.read_parquet(results / "tables/items.parquet")
+    items = pd.read_parquet(results / "tables/items.parquet")  # one row per item: its two answer orders' pair
     assert sorted(items["dataset"].unique()) == sorted(datasets)
     assert (items.groupby("dataset").size() == per_split).all()
     summary = pd.read_csv(results / "tables/steerability.csv").set_index("dataset")
     for dataset, frame in items.groupby("dataset"):
         assert summary.loc[dataset, "mean_steerability"] == pytest.approx(frame["slope"].mean())
         assert summary.loc[dataset, "anti_steerable_fraction"] == pytest.approx((frame["slope"] <= 0).mean())
+        both = (frame["slope"] + frame["position_effect"].abs() <= 0).mean()
+        assert summary.loc[dataset, "anti_steerable_both_orders_fraction"] == pytest.approx(both)
+    # each pair's behaviour slope and position effect from its two orders' own slopes
+    orders = pd.read_parquet(results / "steering/truthfulqa/items.parquet")
+    orders = orders[(orders["vector"] == "baseline") & (orders["variant"] == "baseline")]
+    at_a = orders[orders["positive_is_a"]].set_index("pair_id")["slope"]
+    at_b = orders[~orders["positive_is_a"]].set_index("pair_id")["slope"]
+    pairs = items[items["dataset"] == "truthfulqa"].set_index("item_id")
+    assert pairs["slope"].to_numpy() == pytest.approx(((at_a + at_b) / 2).loc[pairs.index].to_numpy())
+    assert pairs["position_effect"].to_numpy() == pytest.approx(((at_a - at_b) / 2).loc[pairs.index].to_numpy())
+    per_split *= 2  # the prompts: every item in both answer orders
     propensities = pd.read_parquet(results / "steering/admits-uncertainty/propensities.parquet")
     # the other methods' directions (pca, 2 random draws) go on the baseline prompts only
     in_distribution_only = 3
@@ -238,7 +257,7 @@ def test_vector_metadata_records_layer_and_config(results):
     assert len(metadata["config_hash"]) == 16
     activations, act_meta = load_tensors(results / "activations/admits-uncertainty.safetensors")
     # the steering layer only, for each of the five prompt variants
-    assert activations["baseline.positive"].shape == (4, 1, 576) and len(activations) == 10
+    assert activations["baseline.positive"].shape == (8, 1, 576) and len(activations) == 10  # 4 items x 2 orders
     assert act_meta["split"] == "train" and act_meta["layers"] == "[10]"
 
 

@@ -16,6 +16,8 @@ from steering_reliability.ood import shift_name
 from steering_reliability.variants import HEADLINE_SHIFT
 
 OOD_SHIFT = shift_name(*HEADLINE_SHIFT)
+# the note of a model pair in which a model steers no dataset (``format_effects``): no correlation is drawn
+NOT_COMPARED = "steers no dataset"
 
 
 def long_table(per_model: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
@@ -29,18 +31,31 @@ def long_table(per_model: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
     )
 
 
-def cross_model_spearman(id_table: pd.DataFrame, ood_table: pd.DataFrame, resamples: int, seed: int) -> pd.DataFrame:
+def cross_model_spearman(
+    id_table: pd.DataFrame, ood_table: pd.DataFrame, resamples: int, seed: int, silent: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """One row per (model pair, setting): Spearman rho over the datasets both models have, with a
-    bootstrap interval over datasets and a permutation p-value."""
+    bootstrap interval over datasets and a permutation p-value. A pair with a model of ``silent`` (one that steers
+    no dataset) gets no estimate, and a note that says so: its ranks would order noise."""
     rows = []
     models = list(dict.fromkeys(id_table["model"]))
     for model_a, model_b in itertools.combinations(models, 2):
+        quiet = [model for model in (model_a, model_b) if model in silent]
         for setting, table in (("ID", id_table), ("OOD", ood_table)):
             wide = table.pivot(index="dataset", columns="model", values="steerability")
             wide = wide.dropna(subset=[m for m in (model_a, model_b) if m in wide])
-            if model_a in wide and model_b in wide:
+            if model_a in wide and model_b in wide and not quiet:
                 estimate = statistics.spearman(wide[model_a], wide[model_b], resamples, seed)
             else:
                 estimate = statistics.Estimate(float("nan"), float("nan"), float("nan"), 0)
-            rows.append({"model_a": model_a, "model_b": model_b, "setting": setting, **estimate.rho_columns()})
+            note = f"not compared: {' and '.join(quiet)} {NOT_COMPARED} (mean steerability above 0 at 95%)"
+            rows.append(
+                {
+                    "model_a": model_a,
+                    "model_b": model_b,
+                    "setting": setting,
+                    **estimate.rho_columns(),
+                    "note": note if quiet else "",
+                }
+            )
     return pd.DataFrame(rows)

@@ -59,8 +59,8 @@ def _rho_text(row) -> str:
 
 
 def anti_steerable_fraction(summary: pd.DataFrame, model: str) -> plt.Figure:
-    """Figure 2: fraction of items with slope <= 0 per dataset, with its 95% bootstrap interval, and the
-    fraction whose slope is significantly below 0."""
+    """Figure 2: fraction of items with slope <= 0 per dataset, with its 95% bootstrap interval; in a counterbalanced
+    study (slopes: the behaviour's), also the fraction of items at or below 0 in both answer orders."""
     ordered = summary.sort_values("anti_steerable_fraction", ascending=False).reset_index(drop=True)
     figure, axis = plt.subplots(figsize=(9, _height(len(ordered))))
     positions = range(len(ordered))
@@ -78,9 +78,13 @@ def anti_steerable_fraction(summary: pd.DataFrame, model: str) -> plt.Figure:
         capsize=2,
         label="95% bootstrap interval",
     )
-    axis.barh(
-        positions, ordered["significantly_anti_steerable_fraction"], color="#e31a1c", label="slope significantly < 0"
-    )
+    if "anti_steerable_both_orders_fraction" in ordered:
+        axis.barh(
+            positions,
+            ordered["anti_steerable_both_orders_fraction"],
+            color="#e31a1c",
+            label="slope <= 0 in both answer orders",
+        )
     axis.set_yticks(list(positions), ordered["dataset"])
     axis.invert_yaxis()
     axis.set(xlim=(0, 1), xlabel="fraction of test items", ylabel="", title=f"Anti-steerable items: {model}")
@@ -216,8 +220,12 @@ def cross_model(id_table: pd.DataFrame, ood_table: pd.DataFrame, spearman: pd.Da
         for column, (setting, table) in enumerate((("ID", id_table), ("OOD", ood_table))):
             axis = axes[row][column]
             wide = table.pivot(index="dataset", columns="model", values="steerability").dropna()
-            if wide.empty or model_a not in wide or model_b not in wide:
+            note = rows.loc[(model_a, model_b, setting)].get("note", "")
+            note = note if isinstance(note, str) else ""
+            if wide.empty or model_a not in wide or model_b not in wide or note:
                 axis.set_axis_off()
+                if note:
+                    axis.text(0.5, 0.5, f"{setting}: {model_a} vs {model_b}\n{note}", ha="center", wrap=True)
                 continue
             _identity_line(axis, pd.concat([wide[model_a], wide[model_b]]))
             sns.regplot(x=wide[model_a], y=wide[model_b], seed=SEED, ax=axis)
@@ -286,15 +294,23 @@ def ood_vector_cosines(cosines: pd.DataFrame, model: str) -> plt.Figure:
 
 
 def layer_sweep(per_layer: pd.DataFrame, chosen_layer: int, model: str) -> plt.Figure:
-    """Appendix figure A1: mean steerability per layer, one curve per dataset and their mean."""
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    sns.lineplot(data=per_layer, x="layer", y="mean_steerability", hue="dataset", alpha=0.45, linewidth=0.9, ax=axis)
-    mean = per_layer.groupby("layer")["mean_steerability"].mean()
-    axis.plot(mean.index, mean.values, color="black", linewidth=2.2, label="mean over datasets")
-    axis.axvline(chosen_layer, color="#e31a1c", linestyle="--", linewidth=1, label=f"steering layer {chosen_layer}")
-    axis.axhline(0, color="grey", linewidth=0.6)
-    axis.set(xlabel="layer", ylabel="mean steerability", title=f"Layer sweep: {model}")
-    axis.legend(fontsize=6, ncol=2, loc="upper left")
+    """Appendix figure A1: mean steerability per layer, one curve per dataset and their mean; a counterbalanced
+    sweep (``layers.layer_steerability``) has the behaviour's curves and, beside them, the position effect's."""
+    panels = [("mean_steerability", "mean steerability")]
+    if "mean_abs_position_effect" in per_layer:
+        panels = [
+            ("mean_steerability", "behaviour: mean steerability"),
+            ("mean_abs_position_effect", "position: mean |p|"),
+        ]
+    figure, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
+    for axis, (column, label) in zip(axes.flat, panels):
+        sns.lineplot(data=per_layer, x="layer", y=column, hue="dataset", alpha=0.45, linewidth=0.9, ax=axis)
+        mean = per_layer.groupby("layer")[column].mean()
+        axis.plot(mean.index, mean.values, color="black", linewidth=2.2, label="mean over datasets")
+        axis.axvline(chosen_layer, color="#e31a1c", linestyle="--", linewidth=1, label=f"steering layer {chosen_layer}")
+        axis.axhline(0, color="grey", linewidth=0.6)
+        axis.set(xlabel="layer", ylabel=label, title=f"Layer sweep: {model}")
+        axis.legend(fontsize=6, ncol=2, loc="upper left")
     return figure
 
 

@@ -21,14 +21,17 @@ import numpy as np
 import pandas as pd
 
 from steering_reliability import paper_values, statistics
+from steering_reliability.comparison import NOT_COMPARED
 from steering_reliability.ood import shift_name
 from steering_reliability.study_datasets import id_only_datasets, ood_datasets
 from steering_reliability.user_datasets import has_yes_no, user_entries
 from steering_reliability.variants import BASELINE, HEADLINE_SHIFT
 
 HEADLINE = shift_name(*HEADLINE_SHIFT)
-COUNTS = {"steering_layer", "n_datasets", "datasets_above_null"}
+COUNTS = {"steering_layer", "n_datasets", "datasets_above_null", "steered_datasets", "format_dominated_datasets"}
 SYCOPHANCY = ("sycophancy_train", "sycophancy_test")
+# The share of a counterbalanced dataset's items whose slope is at or below 0 in both answer orders.
+BOTH_ORDERS = "anti_steerable_both_orders_fraction"
 # Test items per dataset below which per-dataset values get no verdict.
 MIN_ITEMS = 10
 
@@ -45,6 +48,7 @@ class Run:
     user_datasets: tuple[str, ...] = ()  # the user's own datasets in the study (data.user_datasets)
     ood_datasets: tuple[str, ...] = ()
     id_only_datasets: tuple[str, ...] = ()  # without persona sentences, so without an OOD study
+    counterbalanced: bool = False  # every item in both answer orders (data.counterbalance)
 
     @classmethod
     def from_config(cls, config: dict) -> Run:
@@ -62,6 +66,7 @@ class Run:
             tuple(name for name in datasets if name in user_entries(config)),
             tuple(ood_datasets(config)),
             tuple(id_only_datasets(config)),
+            bool(config["data"]["counterbalance"]),
         )
 
 
@@ -99,14 +104,17 @@ def steerability_rows(model: str, steerability: pd.DataFrame, items: pd.DataFram
             n=datasets,
             note="mean over datasets",
         ),
-        _row(
-            model,
-            "significantly_anti_steerable_fraction",
-            steerability["significantly_anti_steerable_fraction"].mean(),
-            n=datasets,
-            note="mean over datasets of the share of items whose slope is significantly below 0 (t test, 5%)",
-        ),
     ]
+    if BOTH_ORDERS in steerability:
+        rows.append(
+            _row(
+                model,
+                BOTH_ORDERS,
+                steerability[BOTH_ORDERS].mean(),
+                n=datasets,
+                note="mean over datasets of the share of items anti-steerable in both answer orders",
+            )
+        )
     by_dataset = steerability.set_index("dataset")
     quoted = {value.quantity for value in paper_values.PAPER_VALUES}
     for dataset, row in by_dataset.iterrows():
@@ -147,10 +155,22 @@ def _small(small: bool, n: int, units: str) -> str:
     return f"n too small: only {n} {units}" if small else ""
 
 
-def bias_rows(model: str, bias: pd.DataFrame, run: Run) -> list[dict]:
+def bias_rows(model: str, bias: pd.DataFrame, run: Run, steerability: pd.DataFrame | None = None) -> list[dict]:
+    """The regression's variance shares, means over datasets. A counterbalanced run has no A/B share (the position
+    is constant within a pair): the position's share of the two orders' slopes (``steerability``) replaces it."""
     yes_no = bias[bias["dataset"].isin(run.yes_no_datasets)]
+    if run.counterbalanced:
+        position = _row(
+            model,
+            "position_share",
+            steerability["position_share"].mean(),
+            n=len(steerability),
+            note="mean over datasets of the share of the two answer orders' slope variation the position explains",
+        )
+    else:
+        position = _row(model, "share_ab", bias["share_ab"].mean(), n=len(bias), note="mean over datasets")
     rows = [
-        _row(model, "share_ab", bias["share_ab"].mean(), n=len(bias), note="mean over datasets"),
+        position,
         _row(
             model,
             "share_yes_no",
@@ -161,7 +181,7 @@ def bias_rows(model: str, bias: pd.DataFrame, run: Run) -> list[dict]:
         _row(model, "share_residual", bias["share_residual"].mean(), n=len(bias), note="mean over datasets"),
     ]
     shares = bias.set_index("dataset")
-    if "myopic-reward" in shares.index:
+    if "myopic-reward" in shares.index and not run.counterbalanced:
         row = shares.loc["myopic-reward"]
         rows.append(
             _row(
@@ -186,13 +206,24 @@ _USER_QUANTITIES = (
 )
 
 
+_POSITION_SHARE = (
+    "position_share",
+    "steerability",
+    "position_share",
+    "; share of the two answer orders' slope variation that the position explains",
+)
+
+
 def user_dataset_rows(model: str, steerability: pd.DataFrame, bias: pd.DataFrame, run: Run) -> list[dict]:
     """Each of the user's own datasets on its own, with its intervals (``quantity[dataset]`` rows)."""
     tables = {"steerability": steerability.set_index("dataset"), "bias": bias.set_index("dataset")}
+    quantities = _USER_QUANTITIES
+    if run.counterbalanced:  # the A/B factor is constant within a pair: the position's share instead
+        quantities = tuple(_POSITION_SHARE if entry[0] == "share_ab" else entry for entry in quantities)
     rows = []
     for dataset in run.user_datasets:
         study = "also in the OOD study" if dataset in run.ood_datasets else "in-distribution only"
-        for quantity, table, column, meaning in _USER_QUANTITIES:
+        for quantity, table, column, meaning in quantities:
             if column == "share_yes_no" and dataset not in run.yes_no_datasets:
                 continue
             row = tables[table].loc[dataset]
@@ -271,6 +302,8 @@ def comparison_rows(spearman: pd.DataFrame) -> list[dict]:
     for entry in spearman.itertuples(index=False):
         small = entry.n_datasets < statistics.MIN_DATASETS_FOR_SPEARMAN
         note = _small(small, entry.n_datasets, "datasets") or f"p = {entry.p_value:.3g} (permutation)"
+        if isinstance(getattr(entry, "note", None), str) and entry.note:  # a pair with a model that steers nothing
+            note = entry.note
         rows.append(_rho_row(f"{entry.model_a} vs {entry.model_b}", f"cross_model_rho_{entry.setting}", entry, note))
     return rows
 
@@ -320,26 +353,39 @@ def findings(
     rows = []
     for model, table in steerability.items():
         working = table[table["mean_steerability_ci_low"] > 0]
-        wrong_way = working[working["significantly_anti_steerable_fraction"] > 0]
+        # the share of the dataset's items that move the wrong way, its interval over items; counterbalanced: the
+        # items that do so in both answer orders, so that the letter cannot be what moves them
+        wrong = BOTH_ORDERS if BOTH_ORDERS in table else "anti_steerable_fraction"
+        wrong_way = working[working[f"{wrong}_ci_low"] > 0]
+        which = "anti-steerable in both answer orders" if wrong == BOTH_ORDERS else "anti-steerable (slope <= 0)"
         rows.append(
             {
                 "finding": "F1 a vector that steers a dataset on average still moves some of its items the other way",
                 "model": model,
-                "evidence": f"{len(wrong_way)} of the {len(working)} datasets whose mean steerability is above 0 "
-                f"(95% interval) have items with a slope significantly below 0",
-                "verdict": "reproduced" if len(wrong_way) else "not reproduced",
+                "evidence": f"on {len(wrong_way)} of the {len(working)} datasets whose mean steerability is above 0, "
+                f"the share of items {which} is above 0 (95% interval over items)",
+                "verdict": "not testable (no dataset steered)"
+                if working.empty
+                else "reproduced"
+                if len(wrong_way)
+                else "not reproduced",
             }
         )
         shares = bias[model]
         testable = shares[~shares["shares_small_n"]]
-        large = testable[(testable.get("share_ab_ci_low", 0) >= 0.5) | (testable.get("share_yes_no_ci_low", 0) >= 0.5)]
+        if "position_share" in table:  # counterbalanced: the A/B factor is constant within a pair; the order's share
+            position = testable["dataset"].map(table.set_index("dataset")["position_share"]) >= 0.5
+            which = "position share (point estimate) or Yes/No share (lower end of the 95% interval) >= 0.5"
+        else:
+            position = testable.get("share_ab_ci_low", 0) >= 0.5
+            which = "A/B or Yes/No share >= 0.5 (lower end of the 95% interval)"
+        large = testable[position | (testable.get("share_yes_no_ci_low", 0) >= 0.5)]
         rows.append(
             {
                 "finding": "F2 for some datasets a spurious factor (A/B or Yes/No) explains most of the "
                 "steerability variance",
                 "model": model,
-                "evidence": f"{len(large)} of {len(testable)} datasets with A/B or Yes/No share >= 0.5 "
-                f"(lower end of the 95% interval)",
+                "evidence": f"{len(large)} of {len(testable)} datasets with {which}",
                 "verdict": "not testable (n too small)"
                 if testable.empty
                 else "reproduced"
@@ -364,6 +410,8 @@ def findings(
 
 
 def _sign_verdict(row, sign: int) -> dict[str, str]:
+    if NOT_COMPARED in row.note:
+        return {"evidence": row.note, "verdict": "not tested (a model steers no dataset)"}
     evidence = f"rho = {row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}], {row.n} datasets"
     if row.note.startswith("n too small") or np.isnan(row.ci_low):
         return {"evidence": evidence, "verdict": "not testable (n too small)"}
@@ -435,8 +483,9 @@ def _method_lines(summary: pd.DataFrame) -> list[str]:
     ]
 
 
-def to_markdown(summary: pd.DataFrame, found: pd.DataFrame, run: Run) -> str:
-    """The summary as Markdown: findings first, then the paper's values, then every quantity."""
+def to_markdown(summary: pd.DataFrame, found: pd.DataFrame, run: Run, sections: list[str] = ()) -> str:
+    """The summary as Markdown: findings first (then ``sections``' lines), then the paper's values, then every
+    quantity."""
     lines = [
         "# Study summary",
         "",
@@ -452,6 +501,7 @@ def to_markdown(summary: pd.DataFrame, found: pd.DataFrame, run: Run) -> str:
         "|---|---|---|---|",
         *(f"| {f.finding} | {f.model} | {f.evidence} | {f.verdict} |" for f in found.itertuples(index=False)),
         "",
+        *sections,
         *_method_lines(summary),
         "## The paper's values",
         "",

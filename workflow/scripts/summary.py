@@ -1,6 +1,7 @@
 import json
 
 from steering_reliability.artifacts import atomic_path, read_table, write_table
+from steering_reliability.format_effects import format_lines, format_rows
 from steering_reliability.method_summary import chance_findings, method_rows, ood_method_rows
 from steering_reliability.scripting import script_context
 from steering_reliability.summary import (
@@ -24,9 +25,11 @@ with script_context(snakemake) as log:
     for index, model in enumerate(snakemake.params.models):
         steerability[model] = read_table(inputs.steerability[index])
         bias[model] = read_table(inputs.bias[index])
-        rows += layer_rows(model, json.loads(open(inputs.layer[index]).read()))
+        layer = json.loads(open(inputs.layer[index]).read())
+        rows += layer_rows(model, layer)
         rows += steerability_rows(model, steerability[model], read_table(inputs.slopes[index]), run)
-        rows += bias_rows(model, bias[model], run)
+        rows += bias_rows(model, bias[model], run, steerability[model])
+        rows += format_rows(model, steerability[model], bias[model], run, layer["layer"])
         rows += user_dataset_rows(model, steerability[model], bias[model], run)
         if inputs.correlations:
             rows += correlation_rows(model, read_table(inputs.correlations[index]))
@@ -45,4 +48,4 @@ with script_context(snakemake) as log:
     write_table(summary, snakemake.output.csv)
     write_table(found, snakemake.output.findings)
     with atomic_path(snakemake.output.md) as partial:
-        partial.write_text(to_markdown(summary, found, run))
+        partial.write_text(to_markdown(summary, found, run, format_lines(summary)))
