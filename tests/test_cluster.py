@@ -82,8 +82,9 @@ def slurm_run(tmp_path_factory, small_model_json):
     """The in-distribution tiny study on one dataset, submitted through the SLURM profile."""
     config = _one_dataset_study(**MODEL_RESOURCES)
     workdir = prepare_workdir(tmp_path_factory.mktemp("slurm") / "run", config)
-    # the chain from the raw file to the steering vectors: data, layer, model and tensor jobs
-    completed, jobs = _slurm(workdir, "results/smollm2-135m-instruct/vectors/anti-LGBTQ-rights.safetensors")
+    # the chain from the raw file to the activation cache: data, layer and model jobs (each job is one more
+    # Snakemake start on the fake cluster, so the chain stops at the first model job)
+    completed, jobs = _slurm(workdir, "results/smollm2-135m-instruct/activations/anti-LGBTQ-rights.safetensors")
     return workdir, config, completed, jobs
 
 
@@ -93,9 +94,8 @@ def test_slurm_profile_run_completes(slurm_run):
     model = next(iter(config["models"]))
     from steering_reliability.tensors import load_tensors
 
-    assert load_tensors(workdir / f"results/{model}/vectors/anti-LGBTQ-rights.safetensors")[0]["baseline"].shape == (
-        576,
-    )
+    cache = load_tensors(workdir / f"results/{model}/activations/anti-LGBTQ-rights.safetensors")[0]
+    assert cache["baseline.positive"].shape[-1] == 576
     # every submitted job ran to the end (the stub records each job's exit status)
     assert jobs and all((workdir / "stub" / f"{job['id']}.rc").read_text().strip() == "0" for job in jobs)
 
@@ -103,7 +103,7 @@ def test_slurm_profile_run_completes(slurm_run):
 def test_every_job_but_the_downloads_went_through_sbatch(slurm_run):
     workdir, _, completed, jobs = slurm_run
     submitted = {submitted_rule(job["argv"]) for job in jobs}
-    assert {"build_dataset", "choose_layer", "cache_activations", "steering_vectors"} == submitted
+    assert {"build_dataset", "choose_layer", "cache_activations"} == submitted
     assert not submitted & LOCAL_RULES, "download rules must run on the submitting host"
     assert all("--wrap" in " ".join(job["argv"]) and "--parsable" in job["argv"] for job in jobs)
 

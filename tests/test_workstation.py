@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -68,10 +67,11 @@ def _claim_in_a_process(env, seconds: float) -> subprocess.Popen:
 def test_a_job_waits_for_a_held_gpu_instead_of_sharing_it(tmp_path):
     """Without --resources, more jobs than GPUs may start: the one without a free GPU waits for the first to end."""
     env = fake_gpus(1)
-    first = _claim_in_a_process(env, seconds=4)
-    time.sleep(3)  # the first process holds the GPU (torch and transformers take ~2 s to import)
+    first = _claim_in_a_process(env, seconds=2)
+    claimed = first.stdout.readline()  # the first process holds the GPU (however long its imports took)
     second = _claim_in_a_process(env, seconds=0)
-    first_out, second_out = first.communicate(timeout=60)[0].split(), second.communicate(timeout=60)[0].split()
+    first_out = (claimed + first.communicate(timeout=60)[0]).split()
+    second_out = second.communicate(timeout=60)[0].split()
     assert first_out[0] == second_out[0] == "cuda:0"
     assert float(second_out[1]) >= float(first_out[2]), "the second job took the GPU while the first held it"
 
