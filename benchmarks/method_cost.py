@@ -1,9 +1,11 @@
-"""Benchmark: what the other vector methods and the null draws add to a dataset's evaluation (vectors.methods).
+"""Benchmark: what the other vector methods, the null draws and both answer orders add to a dataset's evaluation
+(vectors.methods, data.counterbalance).
 
 On an embedded model and a real dataset's items, ``propensity_table`` (the evaluation's own code) evaluates the
 baseline test prompts with the CAA vector alone (the baseline run), then with CAA and each method's direction, and
-with CAA and every method and null draw, all in this process after a warm-up, best of ``--repeats``. Prints the
-seconds of each, the ratio to the baseline, and the extra time per added direction as a share of the baseline.
+with CAA and every method and null draw, and with CAA alone on the test items in both answer orders (each item and
+its swapped twin), all in this process after a warm-up, best of ``--repeats``. Prints the seconds of each, the
+ratio to the baseline, and the extra time per added direction as a share of the baseline.
 
     python benchmarks/method_cost.py --items 20 --draws 20
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 import torch
 
 from steering_reliability.activations import letter_activations
+from steering_reliability.answer_order import with_swapped_twins
 from steering_reliability.engine import SteeringEngine
 from steering_reliability.evaluation import propensity_table
 from steering_reliability.items import dataset_kind_and_path, load_items, selected, split_items
@@ -71,8 +74,10 @@ def main() -> None:
     runs[f"+ {arguments.draws} random draws"] = {**caa, **{k: v for k, v in others.items() if "random" in k}}
     runs[f"+ every method and null ({len(others)} directions)"] = {**caa, **others}
 
-    def evaluate(vectors):
-        return propensity_table(engine, test, layer, vectors, MULTIPLIERS)
+    both_orders = encode_rows(tokenizer, selected(with_swapped_twins(table), "test"))
+
+    def evaluate(vectors, items=test):
+        return propensity_table(engine, items, layer, vectors, MULTIPLIERS)
 
     evaluate(caa)  # warm-up
     print(
@@ -85,6 +90,9 @@ def main() -> None:
         added = len(vectors) - 1
         per = f"; +{(seconds / baseline - 1) / added:.1%} of the baseline per direction" if added else ""
         print(f"  {label:42s} {seconds:7.2f} s  {seconds / baseline:5.2f}x{per}")
+    seconds = best_seconds(lambda: evaluate(caa, both_orders), arguments.repeats)
+    label = f"caa only, both answer orders ({len(both_orders)} prompts)"
+    print(f"  {label:42s} {seconds:7.2f} s  {seconds / baseline:5.2f}x")
 
 
 if __name__ == "__main__":
