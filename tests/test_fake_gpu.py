@@ -106,7 +106,7 @@ def test_meta_memory_matches_what_the_cpu_allocates_for_the_same_code(attention,
     assert abs(predicted - actual) <= 0.05 * actual, (predicted, actual)
 
 
-# The two commands' runs share a worker with the tiny workflow run (conftest.py), which the other worker outlasts.
+# The size command's run shares a worker with the tiny workflow run (conftest.py); the gpu-check run does not.
 @pytest.mark.xdist_group("tiny_run")
 def test_the_size_command_reports_the_measured_peaks_and_what_fits(tmp_path, small_model_json):
     """The sizing command on the tiny study's embedded model: the peaks it prints are the weights plus what the
@@ -140,7 +140,7 @@ def test_the_size_command_reports_the_measured_peaks_and_what_fits(tmp_path, sma
     assert float(cells[9]) == pytest.approx(3 * (30 + 0.54) / 3600, rel=0.05)  # 3 loads of 0.54 GB at 30 s + 1 GB/s
 
 
-@pytest.mark.xdist_group("tiny_run")
+# (not on the tiny run's worker: since the tiny study runs both answer orders, that worker is the longer one)
 def test_the_gpu_check_command_runs_the_device_checks_and_times_the_study(tmp_path, small_model_json):
     """`steering-reliability gpu-check` on this machine's CPU (its code is the same for CUDA): the device checks of
     tests/test_gpu.py run and are tabled with what they measured, the throughput is measured on the config's model
