@@ -338,6 +338,7 @@ def test_findings_follow_the_sign_of_the_interval():
     assert verdicts[0] == "reproduced"  # F1: the steered dataset's anti-steerable share is above 0 (interval)
     assert verdicts[1] == "reproduced"  # F2: A/B share >= 0.5 at the lower end of its interval
     assert verdicts[2] == "reproduced"  # F3: interval above 0
+    assert found.index[2].startswith("F3") and "12 datasets" in findings(summary.assign(n=12.0), {}, {})["evidence"][0]
     assert verdicts[3].startswith("inconclusive")  # F4: interval contains 0
     assert verdicts[4] == "not testable (n too small)"
     # counterbalanced: F1 reads the share anti-steerable in both orders, F2 the position share

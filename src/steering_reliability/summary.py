@@ -412,7 +412,8 @@ def findings(
 def _sign_verdict(row, sign: int) -> dict[str, str]:
     if NOT_COMPARED in row.note:
         return {"evidence": row.note, "verdict": "not tested (a model steers no dataset)"}
-    evidence = f"rho = {row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}], {row.n} datasets"
+    datasets = "?" if pd.isna(row.n) else int(row.n)  # a count, read back from the CSV as a float
+    evidence = f"rho = {row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}], {datasets} datasets"
     if row.note.startswith("n too small") or np.isnan(row.ci_low):
         return {"evidence": evidence, "verdict": "not testable (n too small)"}
     low, high = sorted((sign * row.ci_low, sign * row.ci_high))
