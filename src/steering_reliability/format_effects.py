@@ -18,14 +18,9 @@ import math
 import pandas as pd
 
 from steering_reliability import statistics
-from steering_reliability.summary import Run, _row
+from steering_reliability.summary import Run, _row, steered
 
 DOMINANT = 0.5
-
-
-def steered(steerability: pd.DataFrame) -> pd.Series:
-    """Per dataset (in table order): whether the mean steerability's interval lies above 0."""
-    return steerability.set_index("dataset")["mean_steerability_ci_low"] > 0
 
 
 def position_share(steerability: pd.DataFrame, bias: pd.DataFrame) -> tuple[pd.Series, str]:

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from steering_reliability import statistics
-from steering_reliability.summary import HEADLINE, Run, _rho_row, _row
+from steering_reliability.summary import HEADLINE, Run, _rho_row, _row, steered
 from steering_reliability.vector_names import NULLS
 
 # (column, how the summary names it)
@@ -147,7 +147,8 @@ def chance_findings(model: str, steerability: pd.DataFrame, nulls: pd.DataFrame,
         }
     )
 
-    steered = steerability[steerability["mean_steerability_ci_low"] > 0]["dataset"]
+    working = steered(steerability)
+    working = working.index[working]
     finding = "F1 against chance: items moved the wrong way, beside a " + text
     counterbalanced = "position_share" in caa
     wrong, which = (
@@ -155,7 +156,7 @@ def chance_findings(model: str, steerability: pd.DataFrame, nulls: pd.DataFrame,
         if counterbalanced
         else ("anti_steerable_fraction", "anti-steerable")
     )
-    method_value, null_value = column(wrong, caa.loc[caa.index.intersection(steered)])
+    method_value, null_value = column(wrong, caa.loc[caa.index.intersection(working)])
     if len(method_value):
         estimate, difference = _difference(method_value, null_value, run)
         evidence = (

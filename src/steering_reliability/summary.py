@@ -70,6 +70,11 @@ class Run:
         )
 
 
+def steered(steerability: pd.DataFrame) -> pd.Series:
+    """Per dataset (indexed by name, in table order): whether its mean steerability's 95% interval lies above 0."""
+    return steerability.set_index("dataset")["mean_steerability_ci_low"] > 0
+
+
 def _row(model: str, quantity: str, value, low=math.nan, high=math.nan, n=None, note: str = "") -> dict:
     return {"model": model, "quantity": quantity, "value": value, "ci_low": low, "ci_high": high, "n": n, "note": note}
 
@@ -352,7 +357,7 @@ def findings(
     ``against_chance``: the findings restated against a null direction (``method_summary.chance_findings``)."""
     rows = []
     for model, table in steerability.items():
-        working = table[table["mean_steerability_ci_low"] > 0]
+        working = table[steered(table).to_numpy()]
         # the share of the dataset's items that move the wrong way, its interval over items; counterbalanced: the
         # items that do so in both answer orders, so that the letter cannot be what moves them
         wrong = BOTH_ORDERS if BOTH_ORDERS in table else "anti_steerable_fraction"
