@@ -26,13 +26,13 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from steering_reliability.activations import letter_activations
-from steering_reliability.devices import resolve_device
-from steering_reliability.engine import Steering, SteeringEngine
-from steering_reliability.items import dataset_kind_and_path, load_items, selected, split_items
-from steering_reliability.models import ModelSpec, load_model, prepare_model
-from steering_reliability.prompts import encode_rows
-from steering_reliability.vectors import caa_vector
+from steering_reliability.data.items import dataset_kind_and_path, load_items, selected, split_items
+from steering_reliability.data.prompts import encode_rows
+from steering_reliability.model.activations import letter_activations
+from steering_reliability.model.devices import resolve_device
+from steering_reliability.model.engine import Steering, SteeringEngine
+from steering_reliability.model.models import ModelSpec, load_model, prepare_model
+from steering_reliability.model.vectors import caa_vector
 
 REPO = Path(__file__).resolve().parents[1]
 MULTIPLIERS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]

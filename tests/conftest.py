@@ -85,14 +85,14 @@ def one_torch_thread():
 def small_model(small_model_json):
     import torch
 
-    from steering_reliability.models import load_model
+    from steering_reliability.model.models import load_model
 
     torch.manual_seed(0)
     return load_model(small_model_json)
 
 
 def load_real_items(datasets_dir: Path, name: str):
-    from steering_reliability.items import dataset_kind_and_path, load_items
+    from steering_reliability.data.items import dataset_kind_and_path, load_items
 
     return load_items(name, datasets_dir / dataset_kind_and_path(name)[1])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from steering_reliability.models import decoder_layers
-from steering_reliability.prompts import EncodedItem
+from steering_reliability.data.prompts import EncodedItem
+from steering_reliability.model.models import decoder_layers
 
 
 def full_forward_logit_difference(

@@ -1,4 +1,4 @@
-"""Both answer orders of an item (steering_reliability.answer_order): swapping its choices on the paper's real
+"""Both answer orders of an item (steering_reliability.data.answer_order): swapping its choices on the paper's real
 questions, counterbalanced twins in an item table, and the behaviour slope and position effect of a pair."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from steering_reliability.answer_order import swapped, swapped_question, with_swapped_twins
-from steering_reliability.items import DatasetFormatError, dataset_kind_and_path, load_items, split_items
+from steering_reliability.data.answer_order import swapped, swapped_question, with_swapped_twins
+from steering_reliability.data.items import DatasetFormatError, dataset_kind_and_path, load_items, split_items
 
 from conftest import TEST_MIRROR, load_real_items
 
@@ -80,7 +80,7 @@ def test_every_row_gets_its_twin_in_the_same_split_and_position():
 
 
 def test_a_pair_gives_its_behaviour_slope_and_position_effect():
-    from steering_reliability.position_effect import pair_slopes
+    from steering_reliability.analysis.position_effect import pair_slopes
 
     """Matching answer at (A): slope 3 (se 0.3); at (B): slope 1 (se 0.4). Behaviour (3 + 1) / 2 = 2, position
     (3 - 1) / 2 = 1, each with standard error sqrt(0.3^2 + 0.4^2) / 2 = 0.25; the order of the rows does not
@@ -109,11 +109,11 @@ def test_on_the_real_model_items_whose_choices_read_the_same_have_no_behaviour_o
     the letter preference. Real items, for contrast, keep a behaviour slope."""
     import torch
 
-    from steering_reliability.engine import SteeringEngine
-    from steering_reliability.evaluation import propensity_table
-    from steering_reliability.position_effect import pair_slopes
-    from steering_reliability.prompts import encode_rows
-    from steering_reliability.steerability import item_slopes
+    from steering_reliability.analysis.position_effect import pair_slopes
+    from steering_reliability.analysis.steerability import item_slopes
+    from steering_reliability.data.prompts import encode_rows
+    from steering_reliability.model.engine import SteeringEngine
+    from steering_reliability.model.evaluation import propensity_table
 
     model, tokenizer = small_model
     real = load_real_items(TEST_MIRROR, "corrigible-neutral-HHH")[:3]

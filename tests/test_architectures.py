@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from steering_reliability.activations import letter_activations
-from steering_reliability.engine import SequenceTooLongError, SteeringEngine
-from steering_reliability.evaluation import propensity_table
-from steering_reliability.items import selected, split_items
-from steering_reliability.prompts import encode_rows
-from steering_reliability.sweep import layer_sweep
+from steering_reliability.data.items import selected, split_items
+from steering_reliability.data.prompts import encode_rows
+from steering_reliability.model.activations import letter_activations
+from steering_reliability.model.engine import SequenceTooLongError, SteeringEngine
+from steering_reliability.model.evaluation import propensity_table
+from steering_reliability.model.sweep import layer_sweep
 
 from conftest import load_real_items
 from reference import full_forward_activations, full_forward_logit_difference

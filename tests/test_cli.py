@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from steering_reliability.__main__ import main
-from steering_reliability.items import known_datasets
+from steering_reliability.data.items import known_datasets
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def _write_run(root: Path, slope: float, text: str, logits: list[float]) -> None
     import pandas as pd
     import torch
 
-    from steering_reliability.tensors import save_tensors
+    from steering_reliability.run.tensors import save_tensors
 
     (root / "m" / "tables").mkdir(parents=True)
     table = pd.DataFrame({"dataset": ["a", "b"], "slope": [0.25, slope], "note": ["x", text]})
@@ -88,7 +88,7 @@ def _write_run(root: Path, slope: float, text: str, logits: list[float]) -> None
 def test_compare_runs_tells_identical_within_tolerance_and_different_apart(tmp_path, capsys):
     """Two runs that differ by known amounts: 1e-7 in a table, a tensor and a JSON value (within 1e-6),
     then 1e-3 in one tensor entry, a changed text cell and figure, a file present in one run only."""
-    from steering_reliability.run_diff import compare_runs
+    from steering_reliability.run.run_diff import compare_runs
 
     _write_run(tmp_path / "a", 0.5, "y", [0.01, 0.02, float("nan")])
     _write_run(tmp_path / "b", 0.5 + 1e-7, "y", [0.01, 0.02 + 1e-7, float("nan")])
@@ -120,7 +120,7 @@ def test_compare_runs_tells_identical_within_tolerance_and_different_apart(tmp_p
 
 
 def test_compare_runs_refuses_nan_where_the_other_run_has_a_number_and_names_an_unreadable_file(tmp_path):
-    from steering_reliability.run_diff import compare_runs
+    from steering_reliability.run.run_diff import compare_runs
 
     _write_run(tmp_path / "a", 0.5, "y", [0.01, 0.02, float("nan")])
     _write_run(tmp_path / "b", 0.5, "y", [0.01, 0.02, 3.0])
@@ -195,7 +195,7 @@ def test_an_unparsable_config_file_is_named_with_its_line(tmp_path, capsys):
 def test_audit_of_a_folder_finds_a_final_output_damaged_after_the_run(tmp_path, capsys):
     """Snakemake calls an edited output up to date (its time stamp is newer than its inputs'); README tells users
     to run `steering-reliability audit results`, which checks every artifact against its record."""
-    from steering_reliability.sources import sha256_of
+    from steering_reliability.data.sources import sha256_of
 
     results = tmp_path / "results"
     for name in ("summary.md", "m/tables/steerability.csv", "m/figures/fig1.png"):

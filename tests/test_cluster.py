@@ -92,7 +92,7 @@ def test_slurm_profile_run_completes(slurm_run):
     workdir, config, completed, jobs = slurm_run
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-4000:]
     model = next(iter(config["models"]))
-    from steering_reliability.tensors import load_tensors
+    from steering_reliability.run.tensors import load_tensors
 
     cache = load_tensors(workdir / f"results/{model}/activations/anti-LGBTQ-rights.safetensors")[0]
     assert cache["baseline.positive"].shape[-1] == 576
@@ -142,7 +142,7 @@ def test_a_gpu_job_without_a_visible_gpu_fails_at_once(slurm_run):
 
 
 def test_model_job_resources_follow_the_model_and_the_attempt(tmp_path):
-    from steering_reliability.job_resources import model_job_resources
+    from steering_reliability.run.job_resources import model_job_resources
 
     model_json = tmp_path / "model.json"
     model_json.write_text(json.dumps({"parameters": 7_000_000_000}))
@@ -175,7 +175,7 @@ def test_hub_model_loads_where_the_preparing_hosts_cache_is_absent(tmp_path, sma
     """On Kubernetes, a pod has not the submitting host's hub cache that model.json points at:
     the model then comes from its id at the pinned revision (here a local directory stands in
     for the hub id, which from_pretrained treats the same way)."""
-    from steering_reliability.models import load_model
+    from steering_reliability.model.models import load_model
 
     weights = json.loads(small_model_json.read_text())["path"]
     record = {"name": "m", "source": "huggingface", "id": weights, "revision": None, "path": "/absent/hub/cache"}
@@ -260,7 +260,7 @@ def paper_targets(config: dict) -> list[str]:
 
 
 def expected(config: dict, model: str, attempt: int = 1, datasets: int = 1) -> dict:
-    from steering_reliability.job_resources import model_job_resources
+    from steering_reliability.run.job_resources import model_job_resources
 
     entry = config["models"][model]
     entry = {"dtype": "float32", "device": "auto", **entry}

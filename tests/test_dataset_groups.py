@@ -5,7 +5,7 @@ study in tests/test_reliability.py."""
 
 import pytest
 
-from steering_reliability.dataset_groups import groups
+from steering_reliability.run.dataset_groups import groups
 
 NAMES = [f"d{index}" for index in range(40)]
 
@@ -35,7 +35,7 @@ def test_a_job_of_no_dataset_is_refused():
 
 def test_each_stage_groups_its_own_datasets():
     """Activations and evaluation cover data.datasets; the sweep its own list, or all of them."""
-    from steering_reliability.dataset_groups import stage_groups
+    from steering_reliability.run.dataset_groups import stage_groups
 
     config = {
         "data": {"datasets": NAMES[:11]},

@@ -1,5 +1,5 @@
-"""A dataset's layout for the study (steering_reliability.design): under the default protocol each dataset draws its
-own answer order and shuffle; under paper-exact every dataset of a size shares the paper's pattern."""
+"""A dataset's layout for the study (steering_reliability.data.design): under the default protocol each dataset
+draws its own answer order and shuffle; under paper-exact every dataset of a size shares the paper's pattern."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from steering_reliability.answer_order import swapped_question
-from steering_reliability.design import dataset_seed, design_settings, drawn_order, study_table
+from steering_reliability.data.answer_order import swapped_question
+from steering_reliability.data.design import dataset_seed, design_settings, drawn_order, study_table
 
 from conftest import TEST_MIRROR, load_real_items
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from steering_reliability.activations import letter_activations
-from steering_reliability.engine import NonFiniteError, Steering, SteeringEngine
-from steering_reliability.items import selected, split_items
-from steering_reliability.prompts import encode_item, encode_rows, render_prompt
-from steering_reliability.vectors import caa_vector
+from steering_reliability.data.items import selected, split_items
+from steering_reliability.data.prompts import encode_item, encode_rows, render_prompt
+from steering_reliability.model.activations import letter_activations
+from steering_reliability.model.engine import NonFiniteError, Steering, SteeringEngine
+from steering_reliability.model.vectors import caa_vector
 
 from conftest import SMALL_MODEL_LAYER, TEST_MIRROR, load_real_items
 from reference import full_forward_activations, full_forward_logit_difference
@@ -99,7 +99,7 @@ def test_the_evaluation_pass_reads_the_letter_activation_for_free(small_model, r
 
 def test_logits_are_float32_sums_under_bfloat16_weights(small_model_json, real_items, vector):
     """bf16 weights, float32 logit sums: the result moves by the weights' rounding, not by bf16 summation."""
-    from steering_reliability.models import load_model
+    from steering_reliability.model.models import load_model
 
     model, _ = load_model(small_model_json, dtype="bfloat16")
     engine = SteeringEngine(model)
@@ -203,7 +203,7 @@ def test_bfloat16_numbers_do_not_depend_on_batch_size_or_token_budget(small_mode
     of WIDTH_QUANTUM, one width per pass). Before, bf16 logit differences moved by up to 0.11 between batch sizes
     1, 4 and 16 on this tiny Qwen2 (SDPA, CPU); now they are equal. A budget so small that one item's steering
     settings are split over passes still moves them (other attention key lengths): measured 0.02 here."""
-    from steering_reliability.items import split_items as split
+    from steering_reliability.data.items import split_items as split
 
     from tiny_models import tiny_model
 
@@ -229,7 +229,7 @@ def test_bfloat16_numbers_do_not_depend_on_batch_size_or_token_budget(small_mode
 def test_more_directions_in_the_pass_leave_the_caa_numbers_unchanged(small_model, real_items, vector):
     """vectors.methods adds settings to CAA's pass: CAA's logit differences move only by float32 summation order (a
     wider fan-out takes other matmul kernels): within 1e-5 of the largest |logit difference|; measured 5.5e-6."""
-    from steering_reliability.evaluation import propensity_table
+    from steering_reliability.model.evaluation import propensity_table
 
     engine = SteeringEngine(small_model[0])
     others = {

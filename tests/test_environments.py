@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from steering_reliability.code_version import imports
+from steering_reliability.run.code_version import imports
 
 from conftest import REPO
 
@@ -139,6 +139,29 @@ def test_env_files_install_no_local_path_and_the_snakefile_exports_the_package()
         assert not local, f"{env_file.name}: local path dependencies {local}"
     assert (REPO / "src" / "steering_reliability" / "__init__.py").is_file()
     assert 'os.path.join(workflow.basedir, "src")' in (REPO / "Snakefile").read_text()
+
+
+def test_a_wheel_of_the_package_holds_every_module_and_the_files_it_reads(tmp_path):
+    """A non-editable install (``pip install .``) gets the pinned raw-file checksums and the paper models'
+    configs (``steering-reliability size`` reads them), not only the modules."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    completed = subprocess.run([*command, str(source)], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    package = REPO / "src"
+    expected = {path.relative_to(package).as_posix() for path in package.rglob("*.py")}
+    expected |= {path.relative_to(package).as_posix() for path in package.rglob("model_configs/*.json")}
+    expected.add("steering_reliability/data/raw_files.sha256")
+    assert len(expected) > 50 and not expected - names, sorted(expected - names)
 
 
 def test_catalog_file_describes_what_the_repository_has():

@@ -17,14 +17,14 @@ import sys
 import pytest
 import torch
 
-from steering_reliability.activations import letter_activations
-from steering_reliability.engine import SteeringEngine
-from steering_reliability.evaluation import propensity_table
-from steering_reliability.fake_device import DeviceMixError, FakeAccelerator, meta_model, resident_bytes
-from steering_reliability.items import selected, split_items
-from steering_reliability.models import attention_implementation, bundled_config
-from steering_reliability.prompts import encode_rows
-from steering_reliability.sweep import layer_sweep
+from steering_reliability.data.items import selected, split_items
+from steering_reliability.data.prompts import encode_rows
+from steering_reliability.model.activations import letter_activations
+from steering_reliability.model.engine import SteeringEngine
+from steering_reliability.model.evaluation import propensity_table
+from steering_reliability.model.fake_device import DeviceMixError, FakeAccelerator, meta_model, resident_bytes
+from steering_reliability.model.models import attention_implementation, bundled_config
+from steering_reliability.model.sweep import layer_sweep
 
 from allocations import cpu_allocated_peak
 from conftest import REPO, SMALL_MODEL, TEST_MIRROR, load_real_items

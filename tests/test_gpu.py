@@ -17,13 +17,13 @@ import os
 import pytest
 import torch
 
-from steering_reliability.activations import letter_activations
-from steering_reliability.engine import Steering, SteeringEngine
-from steering_reliability.evaluation import propensity_table
-from steering_reliability.fake_device import FakeAccelerator, meta_model, resident_bytes
-from steering_reliability.items import selected, split_items
-from steering_reliability.prompts import encode_rows
-from steering_reliability.sweep import layer_sweep
+from steering_reliability.data.items import selected, split_items
+from steering_reliability.data.prompts import encode_rows
+from steering_reliability.model.activations import letter_activations
+from steering_reliability.model.engine import Steering, SteeringEngine
+from steering_reliability.model.evaluation import propensity_table
+from steering_reliability.model.fake_device import FakeAccelerator, meta_model, resident_bytes
+from steering_reliability.model.sweep import layer_sweep
 
 from allocations import cpu_allocated_peak
 from conftest import SMALL_MODEL, SMALL_MODEL_LAYER, load_real_items, prepare_workdir, run_workflow, tiny_config
@@ -51,7 +51,7 @@ def items(small_model, datasets_dir):
 @pytest.fixture(scope="module")
 def device_model(small_model_json):
     """SmolLM2-135M in float32 on the device, loaded as a model job loads it."""
-    from steering_reliability.models import load_model
+    from steering_reliability.model.models import load_model
 
     return load_model(small_model_json, device=DEVICE)[0]
 
@@ -76,8 +76,8 @@ def test_the_engine_on_the_device_matches_the_cpu(device_model, small_model, ite
 def test_bfloat16_weights_on_the_device_stay_near_float32(small_model_json, small_model, items, record_property):
     """bf16 weights (logits summed in float32) against float32 on the CPU: on this CPU bf16 moved SmolLM2's logit
     differences by up to 0.72 (README); a GPU's bf16 kernels should do no worse than 1.0."""
-    from steering_reliability.devices import weights_dtype
-    from steering_reliability.models import load_model
+    from steering_reliability.model.devices import weights_dtype
+    from steering_reliability.model.models import load_model
 
     dtype = weights_dtype(DEVICE, "bfloat16", None)  # refuses a GPU without native bfloat16
     model, _ = load_model(small_model_json, dtype=dtype, device=DEVICE)

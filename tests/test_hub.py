@@ -39,7 +39,7 @@ DECOYS = {
 PREPARE = """
 import sys
 from pathlib import Path
-from steering_reliability.models import ModelSpec, prepare_model
+from steering_reliability.model.models import ModelSpec, prepare_model
 spec = ModelSpec(name="hubmodel", source="huggingface", id=sys.argv[1], revision=sys.argv[2])
 prepare_model(spec, Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]) if len(sys.argv) > 5 else None)
 """
@@ -173,7 +173,7 @@ def test_downloaded_model_matches_the_original_and_jobs_do_not_download_it_again
     logits, with the attention implementation model.json records."""
     import torch
 
-    from steering_reliability.models import load_model
+    from steering_reliability.model.models import load_model
 
     model_json, _, _, _ = from_main
     original, original_tokenizer = small_model
@@ -210,7 +210,7 @@ def test_repo_without_safetensors_is_refused(hub, tmp_path):
     completed, requests = prepare(hub, tmp_path, BIN_ONLY_ID, "main")
     assert completed.returncode != 0
     error = completed.stderr.strip().splitlines()[-1]
-    assert error.startswith("steering_reliability.hub.HubError: models.hubmodel: org/bin-only"), error
+    assert error.startswith("steering_reliability.model.hub.HubError: models.hubmodel: org/bin-only"), error
     assert "safetensors" in error
     assert not files_requested(requests)
     assert not (tmp_path / "model" / "model.json").exists()

@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from steering_reliability.answer_order import with_design
-from steering_reliability.items import PERSONA, dataset_kind_and_path, known_datasets, selected, split_items
-from steering_reliability.sources import PERSONA_PROMPTS_SOURCE, pinned_checksums, read_manifest, sha256_of
+from steering_reliability.data.answer_order import with_design
+from steering_reliability.data.items import PERSONA, dataset_kind_and_path, known_datasets, selected, split_items
+from steering_reliability.data.sources import PERSONA_PROMPTS_SOURCE, pinned_checksums, read_manifest, sha256_of
 
 from conftest import REPO, load_real_items
 
@@ -123,7 +123,7 @@ def test_prepared_dataset_loads_with_the_datasets_library_and_with_pandas(datase
     import datasets
     import pandas as pd
 
-    from steering_reliability.prepared import FEATURES, write_prepared
+    from steering_reliability.data.prepared import FEATURES, write_prepared
 
     table = with_design(split_items(load_real_items(datasets_dir, "anti-LGBTQ-rights"), seed=0, max_items=8), False)
     first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
@@ -144,7 +144,7 @@ def test_prepared_dataset_loads_with_the_datasets_library_and_with_pandas(datase
 
 
 def test_prepared_dataset_keeps_null_yes_no_factors(datasets_dir, tmp_path):
-    from steering_reliability.prepared import as_dataset
+    from steering_reliability.data.prepared import as_dataset
 
     table = with_design(split_items(load_real_items(datasets_dir, "truthfulqa"), seed=0, max_items=8), False)
     dataset = as_dataset(table, "truthfulqa")
@@ -152,7 +152,7 @@ def test_prepared_dataset_keeps_null_yes_no_factors(datasets_dir, tmp_path):
 
 
 def test_a_raw_file_that_is_not_utf8_or_is_empty_is_named(tmp_path):
-    from steering_reliability.items import DatasetFormatError, load_items
+    from steering_reliability.data.items import DatasetFormatError, load_items
 
     broken = tmp_path / "anti-LGBTQ-rights.jsonl"
     broken.write_bytes(b'{"question": "ok"}\n{"question": "caf\xe9"}\n')

@@ -9,10 +9,10 @@ import re
 import pytest
 import torch
 
-from steering_reliability.engine import ItemTooLargeError, Steering, SteeringEngine
-from steering_reliability.fake_device import FakeAccelerator, meta_model, resident_bytes
-from steering_reliability.items import selected, split_items
-from steering_reliability.prompts import encode_rows
+from steering_reliability.data.items import selected, split_items
+from steering_reliability.data.prompts import encode_rows
+from steering_reliability.model.engine import ItemTooLargeError, Steering, SteeringEngine
+from steering_reliability.model.fake_device import FakeAccelerator, meta_model, resident_bytes
 
 from conftest import load_real_items
 from tiny_models import ATTENTION, tiny_config, tiny_model
@@ -53,7 +53,7 @@ def test_out_of_memory_splits_the_pass_and_changes_no_number(architecture, items
     engine = SteeringEngine(model, batch_size=8)
     failing = OutOfMemory(times=1)
     handle = engine.blocks[2].register_forward_pre_hook(failing, with_kwargs=True)  # mid-pass, after blocks 0-1 ran
-    with caplog.at_level(logging.WARNING, logger="steering_reliability.engine"):
+    with caplog.at_level(logging.WARNING, logger="steering_reliability.model.engine"):
         split = run(engine)
     handle.remove()
     assert failing.raised == 1 and engine.splits == 1

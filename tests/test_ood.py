@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from steering_reliability import ood
-from steering_reliability.comparison import cross_model_spearman
-from steering_reliability.layers import eligible_layers, layer_steerability, pick_layer, sweep_rows
-from steering_reliability.steerability import multiplier_range_steerability
-from steering_reliability.variants import SHIFTS, VARIANTS, variant_prompt
-from steering_reliability.vectors import ood_vectors, rescale_to_norm
+from steering_reliability.analysis import ood
+from steering_reliability.analysis.comparison import cross_model_spearman
+from steering_reliability.analysis.layers import eligible_layers, layer_steerability, pick_layer, sweep_rows
+from steering_reliability.analysis.steerability import multiplier_range_steerability
+from steering_reliability.data.variants import SHIFTS, VARIANTS, variant_prompt
+from steering_reliability.model.vectors import ood_vectors, rescale_to_norm
 
 MULTIPLIERS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]
 
@@ -52,13 +52,13 @@ def test_variant_prompts_follow_repepo():
 
 
 def ood_prompt(system, prefix):
-    from steering_reliability.variants import VariantPrompt
+    from steering_reliability.data.variants import VariantPrompt
 
     return VariantPrompt(system, prefix)
 
 
 def test_spearman_on_constructed_data():
-    from steering_reliability.statistics import spearman
+    from steering_reliability.analysis.statistics import spearman
 
     x = [1, 2, 3, 4, 5]
     assert spearman(x, [10, 20, 30, 40, 1000], 100, 0).value == pytest.approx(1.0)  # monotone, not linear
@@ -223,7 +223,7 @@ def test_sweep_slices_read_percentages_of_the_shuffle_as_the_paper_code_does():
     with pytest.raises(ValueError, match="is empty"):
         sweep_rows(table, [0, 1], None)
     # counterbalanced: the same items' slices, each item followed by its swapped twin; the cap counts items
-    from steering_reliability.answer_order import ORDERS
+    from steering_reliability.data.answer_order import ORDERS
 
     paired = pd.concat(
         [
@@ -264,7 +264,7 @@ def test_cross_model_spearman_on_shared_datasets_only():
 
 
 def test_verdicts_compare_only_the_same_model_under_the_papers_protocol():
-    from steering_reliability.summary import Run, verdict, with_verdicts
+    from steering_reliability.analysis.summary import Run, verdict, with_verdicts
 
     row = {"model": "llama", "quantity": "spearman_id_vs_ood", "ci_low": 0.80, "ci_high": 0.95, "note": ""}
     paper_run = Run({"llama": "meta-llama/Llama-2-7b-chat-hf"}, "paper-exact", 100, 0)
@@ -292,7 +292,7 @@ def test_verdicts_compare_only_the_same_model_under_the_papers_protocol():
 
 
 def test_findings_follow_the_sign_of_the_interval():
-    from steering_reliability.summary import findings
+    from steering_reliability.analysis.summary import findings
 
     summary = pd.DataFrame(
         [
@@ -361,9 +361,9 @@ def test_findings_follow_the_sign_of_the_interval():
 
 
 def test_the_summary_says_when_a_model_steers_nothing_or_format_dominates_and_leaves_it_out_of_the_comparison():
-    from steering_reliability.comparison import cross_model_spearman, long_table
-    from steering_reliability.format_effects import format_lines, format_rows
-    from steering_reliability.summary import Run, comparison_rows, findings, with_verdicts
+    from steering_reliability.analysis.comparison import cross_model_spearman, long_table
+    from steering_reliability.analysis.format_effects import format_lines, format_rows
+    from steering_reliability.analysis.summary import Run, comparison_rows, findings, with_verdicts
 
     run = Run({"a": "x", "b": "y"}, "default", 500, 0)
     # model a: steers d1 and d2; d1 mostly position, d2 mostly Yes/No, d3 neither

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from steering_reliability.prompts import encode_item, render_prompt
+from steering_reliability.data.prompts import encode_item, render_prompt
 
 from conftest import REPO
 

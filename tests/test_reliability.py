@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from steering_reliability.config import ConfigError, check_config
-from steering_reliability.items import DatasetFormatError, load_items
-from steering_reliability.sources import ChecksumError, fetch_raw_file, read_manifest, sha256_of
+from steering_reliability.data.items import DatasetFormatError, load_items
+from steering_reliability.data.sources import ChecksumError, fetch_raw_file, read_manifest, sha256_of
+from steering_reliability.run.config import ConfigError, check_config
 
 from conftest import (
     REPO,
@@ -127,8 +127,8 @@ def test_an_input_whose_provenance_record_was_deleted_is_refused(tmp_path, monke
     """A file the workflow makes cannot be checked without its record: it is refused, not trusted."""
     from types import SimpleNamespace
 
-    from steering_reliability.artifacts import write_json
-    from steering_reliability.provenance import ChangedInputError, record_path, verify_inputs
+    from steering_reliability.run.artifacts import write_json
+    from steering_reliability.run.provenance import ChangedInputError, record_path, verify_inputs
 
     monkeypatch.chdir(tmp_path)
     made = Path("results/datasets/x.parquet")
@@ -309,7 +309,7 @@ def test_a_killed_and_resumed_run_is_byte_identical_to_a_clean_run(tiny_run, tmp
     from it (the model's tables and figures too), with two SIGKILLs on the way (once the new cache is
     written, once its evaluation is), resume as the README says: every tensor, table and figure of the
     model equals the clean run's byte for byte."""
-    from steering_reliability.tensors import load_tensors
+    from steering_reliability.run.tensors import load_tensors
 
     clean_workdir, _ = tiny_run
     workdir = tmp_path / "interrupted"
@@ -347,7 +347,7 @@ def test_no_pickle_no_eval_and_no_remote_code_by_default():
     for path in sources:
         match = forbidden.search(path.read_text())
         assert match is None, f"{path}: {match and match.group(0)}"
-    from steering_reliability.models import ModelSpec
+    from steering_reliability.model.models import ModelSpec
 
     assert ModelSpec.from_config("m", {"source": "embedded", "id": "smollm2-135m-instruct"}).trust_remote_code is False
 
@@ -355,7 +355,7 @@ def test_no_pickle_no_eval_and_no_remote_code_by_default():
 def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path, small_model_json):
     import shutil
 
-    from steering_reliability.models import load_model
+    from steering_reliability.model.models import load_model
 
     source = Path(json.loads(small_model_json.read_text())["path"])
     broken = tmp_path / "broken-model"
@@ -404,7 +404,7 @@ def test_one_config_file_is_one_study_from_the_repository_root(name):
 
 def test_raw_files_download_from_upstream_and_a_mismatch_is_never_used(upstream, tmp_path):
     """The download path (data.mirror null), against the local stand-in for GitHub's raw-file host."""
-    from steering_reliability.sources import DownloadError, raw_url, read_manifest
+    from steering_reliability.data.sources import DownloadError, raw_url, read_manifest
 
     checksums = read_manifest(TEST_CHECKSUMS)
     for relative in ("caa/sycophancy/test_dataset.json", "repepo/repepo/experiments/persona_prompts.py"):
@@ -535,7 +535,7 @@ def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy
     among its params, so Snakemake re-runs them); the third dataset would add nothing but time. The tables and
     figures made from their outputs are not asked for again: they are functions of these outputs (and
     byte-identical across runs, test_a_killed_and_resumed_run_...)."""
-    from steering_reliability.run_diff import compare_runs
+    from steering_reliability.run.run_diff import compare_runs
 
     workdir, _ = finished_copy
     config = yaml.safe_load((workdir / "config.yaml").read_text())
@@ -576,7 +576,7 @@ def test_outputs_are_readable_as_the_umask_says(tiny_run):
     import os
     import stat
 
-    from steering_reliability.artifacts import FILE_MODE
+    from steering_reliability.run.artifacts import FILE_MODE
 
     workdir, _ = tiny_run
     umask = os.umask(0)
@@ -601,7 +601,7 @@ def test_a_change_to_the_package_code_marks_exactly_the_outputs_it_affects(tiny_
     for part in ("Snakefile", "workflow", "config", "src"):
         source = REPO / part
         (shutil.copytree if source.is_dir() else shutil.copy)(source, project / part)
-    bias = project / "src/steering_reliability/bias.py"
+    bias = project / "src/steering_reliability/analysis/bias.py"
     bias.write_text(bias.read_text() + "\n# an edit\n")
     # Snakemake's own "code" trigger also fires for rules whose Snakefile moved (the copy); leave it
     # out to see what the package-code hash each rule takes as a parameter does on its own
@@ -625,7 +625,7 @@ def test_a_killed_writers_temporary_file_is_removed_when_the_artifact_is_written
     artifact removes it (a killed-and-resumed run's results then hold exactly a clean run's files)."""
     import pandas as pd
 
-    from steering_reliability.artifacts import write_table
+    from steering_reliability.run.artifacts import write_table
 
     target = tmp_path / "steering" / "items.parquet"
     target.parent.mkdir(parents=True)

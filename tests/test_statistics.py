@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from steering_reliability.bias import variance_shares
-from steering_reliability.steerability import item_slopes, least_squares_slope, summarise
-from steering_reliability.vectors import caa_vector
+from steering_reliability.analysis.bias import variance_shares
+from steering_reliability.analysis.steerability import item_slopes, least_squares_slope, summarise
+from steering_reliability.model.vectors import caa_vector
 
 
 def test_caa_vector_is_the_hand_computed_mean_difference():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from steering_reliability.activations import letter_activations
-from steering_reliability.engine import Steering, SteeringEngine
-from steering_reliability.items import selected, split_items
-from steering_reliability.prompts import encode_rows
-from steering_reliability.vectors import caa_vector
+from steering_reliability.data.items import selected, split_items
+from steering_reliability.data.prompts import encode_rows
+from steering_reliability.model.activations import letter_activations
+from steering_reliability.model.engine import Steering, SteeringEngine
+from steering_reliability.model.vectors import caa_vector
 
 from conftest import SMALL_MODEL_LAYER, load_real_items
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from steering_reliability import geometry, statistics
+from steering_reliability.analysis import geometry, statistics
 
 
 def test_bootstrap_interval_of_a_mean_covers_the_true_mean_about_95_percent_of_the_time():
@@ -31,7 +31,7 @@ def test_bootstrap_is_seeded_and_the_anti_steerable_share_counts_zero_slopes():
 
 
 def test_type1_shares_equal_statsmodels_anova():
-    from steering_reliability.bias import variance_shares
+    from steering_reliability.analysis.bias import variance_shares
 
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"positive_is_a": rng.random(30) < 0.5, "positive_is_yes": rng.random(30) < 0.5})
@@ -88,7 +88,7 @@ def test_grouped_spearman_resamples_and_permutes_whole_groups():
 
 
 def test_a_pair_is_anti_steerable_in_both_orders_only_when_both_of_its_slopes_are_at_or_below_zero():
-    from steering_reliability.steerability import dataset_steerability
+    from steering_reliability.analysis.steerability import dataset_steerability
 
     # behaviour slope b and position effect p: the two orders' slopes are b + p and b - p
     pairs = pd.DataFrame({"slope": [-0.3, -0.3, 0.2, -0.1, 0.5], "position_effect": [0.1, 0.5, -0.1, 0.1, 0.9]})

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from steering_reliability.config import ConfigError, check_config
-from steering_reliability.items import DatasetFormatError, dataset_kind_and_path, load_items
-from steering_reliability.study_datasets import id_only_datasets, ood_datasets
-from steering_reliability.user_datasets import user_items
+from steering_reliability.data.items import DatasetFormatError, dataset_kind_and_path, load_items
+from steering_reliability.data.study_datasets import id_only_datasets, ood_datasets
+from steering_reliability.data.user_datasets import user_items
+from steering_reliability.run.config import ConfigError, check_config
 
 from conftest import REPO, TEST_CHECKSUMS, TEST_MIRROR, with_defaults, workflow_command
 from fake_hub import FakeHub, Repo
@@ -308,7 +308,7 @@ def test_hub_datasets_are_pinned_by_commit_and_each_failure_names_its_entry(hub,
 def test_the_summary_reports_each_own_dataset_and_names_the_in_distribution_only_ones(tmp_path):
     import pandas as pd
 
-    from steering_reliability.summary import Run, to_markdown, user_dataset_rows, with_verdicts
+    from steering_reliability.analysis.summary import Run, to_markdown, user_dataset_rows, with_verdicts
 
     config = with_defaults(_config(tmp_path))
     config["ood"]["datasets"] = "all"

@@ -1,5 +1,5 @@
-"""The vector methods and nulls (steering_reliability.vector_methods) on activations whose answer is known in closed
-form, and against steering-vectors' aggregators on the same inputs."""
+"""The vector methods and nulls (steering_reliability.model.vector_methods) on activations whose answer is known in
+closed form, and against steering-vectors' aggregators on the same inputs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from steering_reliability.vector_methods import VectorMethodError, directions
-from steering_reliability.vectors import caa_vector
+from steering_reliability.model.vector_methods import VectorMethodError, directions
+from steering_reliability.model.vectors import caa_vector
 
 D = 6
 
@@ -130,8 +130,8 @@ def test_a_direction_that_cannot_be_computed_names_the_method_and_dataset(change
 
 
 def test_method_vectors_are_named_for_the_vectors_file_and_kept_out_of_the_ood_vectors():
-    from steering_reliability.vector_methods import method_vectors
-    from steering_reliability.vector_names import without_methods
+    from steering_reliability.model.vector_methods import method_vectors
+    from steering_reliability.model.vector_names import without_methods
 
     positive, negative, _, _ = _gaussians(30)
     vectors, norms = method_vectors(positive, negative, ["caa", "pca", "random"], 2, 0, "d")
@@ -163,8 +163,8 @@ def _items(slopes_by_vector: dict[str, list[float]], dataset: str = "d"):
 def test_each_method_is_compared_with_the_null_draws_of_its_dataset():
     """Known answer: 19 random draws whose mean slopes are -0.9..0.9 and whose anti-steerable fractions are known;
     a method with mean slope 0.95 beats all 19 (p = 1/20), CAA with mean 0 beats 9 of them (p = 11/20)."""
-    from steering_reliability.method_comparison import method_table, null_comparison
-    from steering_reliability.vector_names import method_of
+    from steering_reliability.analysis.method_comparison import method_table, null_comparison
+    from steering_reliability.model.vector_names import method_of
 
     draws = {f"method.random_{k}": [(k - 9) / 10 - 0.05, (k - 9) / 10 + 0.05] for k in range(19)}
     items = _items({"baseline": [-0.5, 0.5], "method.pca": [0.9, 1.0], **draws})
@@ -192,7 +192,7 @@ def test_each_method_is_compared_with_the_null_draws_of_its_dataset():
     ],
 )
 def test_a_bad_method_setting_is_one_line_naming_the_key_before_compute(vectors, pattern):
-    from steering_reliability.config import ConfigError, check_config
+    from steering_reliability.run.config import ConfigError, check_config
 
     from conftest import with_defaults
 
@@ -208,7 +208,7 @@ def test_a_bad_method_setting_is_one_line_naming_the_key_before_compute(vectors,
 
 def test_each_vector_gets_the_spurious_bias_shares_of_its_own_slopes():
     """One vector's slopes are set by the A/B position alone (share 1), another's not at all (share 0)."""
-    from steering_reliability.method_comparison import method_table
+    from steering_reliability.analysis.method_comparison import method_table
 
     items = _items({"baseline": [1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0], "method.pca": [1, 1, 3, 3, 1, 1, 3, 3]})
     items["positive_is_a"] = [True, False] * 4 * 2 + [True]  # the last row is the OOD one
@@ -222,7 +222,7 @@ def test_each_vector_gets_the_spurious_bias_shares_of_its_own_slopes():
 def test_geometry_along_each_direction_has_its_known_separation_and_cosine():
     """Positive projections {1, 3} and negative {-1, -3} on x: d' = 4 / sqrt(2) along any direction whose x part is
     the same up to scale; a direction orthogonal to x separates nothing."""
-    from steering_reliability.method_comparison import method_cosines, method_geometry
+    from steering_reliability.analysis.method_comparison import method_cosines, method_geometry
 
     positive = np.array([[1.0, 0.0, 5.0], [3.0, 0.0, 5.0]])
     negative = np.array([[-1.0, 0.0, 5.0], [-3.0, 0.0, 5.0]])
@@ -245,9 +245,9 @@ def test_geometry_along_each_direction_has_its_known_separation_and_cosine():
 
 
 def test_a_methods_ood_vectors_are_built_as_caas_from_its_direction_on_each_variant():
-    from steering_reliability.variants import VARIANTS
-    from steering_reliability.vector_methods import ood_method_vectors
-    from steering_reliability.vector_names import caa_vectors, split_ood_name
+    from steering_reliability.data.variants import VARIANTS
+    from steering_reliability.model.vector_methods import ood_method_vectors
+    from steering_reliability.model.vector_names import caa_vectors, split_ood_name
 
     pairs = {variant: _gaussians(30, seed=index)[:2] for index, variant in enumerate(VARIANTS)}
     vectors = ood_method_vectors(pairs, ["caa", "pca"], 0, "d")
@@ -269,7 +269,7 @@ def test_a_methods_ood_vectors_are_built_as_caas_from_its_direction_on_each_vari
 def test_ood_items_of_each_method_take_the_plain_vector_names():
     import pandas as pd
 
-    from steering_reliability.ood import method_items
+    from steering_reliability.analysis.ood import method_items
 
     items = pd.DataFrame(
         {
@@ -314,8 +314,8 @@ def test_the_findings_against_chance_count_datasets_and_compare_dataset_by_datas
 
     import pandas as pd
 
-    from steering_reliability.method_summary import chance_findings, method_rows
-    from steering_reliability.summary import Run
+    from steering_reliability.analysis.method_summary import chance_findings, method_rows
+    from steering_reliability.analysis.summary import Run
 
     run = Run({}, "default", 500, 0)
     nulls = _nulls([0.5 + 0.01 * k for k in range(10)], draws=19, above=6)
@@ -343,8 +343,8 @@ def test_a_counterbalanced_study_is_judged_against_chance_on_both_orders_and_the
     orders, F2 the position's share, each against the null's."""
     import pandas as pd
 
-    from steering_reliability.method_summary import chance_findings, method_rows
-    from steering_reliability.summary import Run
+    from steering_reliability.analysis.method_summary import chance_findings, method_rows
+    from steering_reliability.analysis.summary import Run
 
     run = Run({}, "default", 500, 0)
     nulls = _nulls([0.5] * 6, draws=9, above=6, share_ab=0.0).assign(
@@ -372,8 +372,8 @@ def test_a_counterbalanced_study_is_judged_against_chance_on_both_orders_and_the
 def test_without_a_steered_dataset_f1_against_chance_is_not_testable():
     import pandas as pd
 
-    from steering_reliability.method_summary import chance_findings
-    from steering_reliability.summary import Run
+    from steering_reliability.analysis.method_summary import chance_findings
+    from steering_reliability.analysis.summary import Run
 
     steerability = pd.DataFrame({"dataset": ["d0", "d1"], "mean_steerability_ci_low": [-0.1, -0.2]})
     found = chance_findings("m", steerability, _nulls([0.0, 0.0], draws=5, above=0), Run({}, "default", 100, 0))
@@ -381,7 +381,7 @@ def test_without_a_steered_dataset_f1_against_chance_is_not_testable():
 
 
 def test_the_sizing_counts_every_direction_each_prompt_variant_is_evaluated_with():
-    from steering_reliability.vector_names import evaluated_vectors
+    from steering_reliability.model.vector_names import evaluated_vectors
 
     config = {"vectors": {"methods": ["caa", "pca", "random"], "null_draws": 3}, "ood": {"methods": ["caa", "pca"]}}
     assert evaluated_vectors(config, in_ood=True, variant="baseline") == 6 * 2 + 1 + 3  # CAA's and pca's six, + ID

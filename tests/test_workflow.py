@@ -44,8 +44,8 @@ def test_figures_are_written(results):
 def test_layer_auto_uses_the_sweep_best_layer_downstream(results):
     import json
 
-    from steering_reliability.layers import eligible_layers, pick_layer
-    from steering_reliability.tensors import load_tensors
+    from steering_reliability.analysis.layers import eligible_layers, pick_layer
+    from steering_reliability.run.tensors import load_tensors
 
     results, config = results
     config = with_defaults(config)
@@ -65,9 +65,9 @@ def test_layer_auto_uses_the_sweep_best_layer_downstream(results):
 
 
 def test_ood_tables_hold_six_vectors_on_five_variants(results):
-    from steering_reliability.tensors import load_tensors
-    from steering_reliability.variants import VARIANTS, VECTORS
-    from steering_reliability.vector_names import caa_vectors
+    from steering_reliability.data.variants import VARIANTS, VECTORS
+    from steering_reliability.model.vector_names import caa_vectors
+    from steering_reliability.run.tensors import load_tensors
 
     results, config = results
     per_split = config["data"]["max_items"] // 2
@@ -95,7 +95,7 @@ def test_ood_tables_hold_six_vectors_on_five_variants(results):
 def test_every_vector_method_goes_through_the_analysis_and_against_the_null(results):
     """vectors.methods [caa, pca, random] x 2 draws: per dataset a row per direction with its intervals and shares,
     the null comparison, the geometry along each direction, the summary's rows and findings against chance."""
-    from steering_reliability.tensors import load_tensors
+    from steering_reliability.run.tensors import load_tensors
 
     results, config = results
     tables = results / "tables"
@@ -174,7 +174,7 @@ def test_your_own_dataset_goes_through_the_study_like_a_built_in_one(results):
     the summary reports it on its own."""
     import json
 
-    from steering_reliability.sources import sha256_of
+    from steering_reliability.data.sources import sha256_of
 
     from conftest import REPO
 
@@ -248,7 +248,7 @@ def test_bias_shares_add_up(results):
 
 
 def test_vector_metadata_records_layer_and_config(results):
-    from steering_reliability.tensors import load_tensors
+    from steering_reliability.run.tensors import load_tensors
 
     results, config = results
     tensors, metadata = load_tensors(results / "vectors/admits-uncertainty.safetensors")

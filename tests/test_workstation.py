@@ -13,8 +13,8 @@ import sys
 import pytest
 import torch
 
-from steering_reliability import devices
-from steering_reliability.devices import DeviceError, claim_gpu, weights_dtype
+from steering_reliability.model import devices
+from steering_reliability.model.devices import DeviceError, claim_gpu, weights_dtype
 
 from conftest import REPO, SMALL_MODEL, prepare_workdir, tiny_config, workflow_command
 
@@ -57,7 +57,7 @@ def test_the_workstation_command_gives_each_model_job_its_own_gpu(tmp_path, smal
 
 def _claim_in_a_process(env, seconds: float) -> subprocess.Popen:
     code = (
-        "import sys, time, torch; from steering_reliability.devices import claim_gpu; "
+        "import sys, time, torch; from steering_reliability.model.devices import claim_gpu; "
         f"print(claim_gpu(torch.device('cuda'), wait_seconds=0.2), time.time(), flush=True); time.sleep({seconds}); "
         "print(time.time(), flush=True)"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from steering_reliability.sources import UPSTREAMS
+from steering_reliability.data.sources import UPSTREAMS
 
 from local_server import LocalServer
 

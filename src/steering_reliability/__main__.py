@@ -9,7 +9,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from steering_reliability.provenance import AuditUsageError, audit, describe, locate, verify_folder
+from steering_reliability.run.provenance import AuditUsageError, audit, describe, locate, verify_folder
 
 PROG = "steering-reliability"
 DESCRIPTION = """\
@@ -98,7 +98,7 @@ def load_config(path: Path, command: str, schema_path: str | None = None) -> tup
     import yaml
     from snakemake.utils import validate
 
-    from steering_reliability.config import ConfigError, check_config
+    from steering_reliability.run.config import ConfigError, check_config
 
     schema = find_schema(schema_path)
     if schema is None:
@@ -146,7 +146,7 @@ def run_check_config(arguments) -> int:
 
 
 def run_datasets(arguments) -> int:
-    from steering_reliability.items import dataset_kind_and_path, known_datasets
+    from steering_reliability.data.items import dataset_kind_and_path, known_datasets
 
     for name in known_datasets():
         kind, raw = dataset_kind_and_path(name)
@@ -155,7 +155,7 @@ def run_datasets(arguments) -> int:
 
 
 def run_compare(arguments) -> int:
-    from steering_reliability.run_diff import compare_runs, summary_lines
+    from steering_reliability.run.run_diff import compare_runs, summary_lines
 
     try:
         diffs = compare_runs(arguments.a, arguments.b, arguments.atol)
@@ -183,7 +183,7 @@ def tolerance(text: str) -> float:
 
 
 def run_size(arguments) -> int:
-    from steering_reliability import sizing
+    from steering_reliability.run import sizing
 
     config, code = load_config(Path(arguments.config), "size")
     if config is None:
@@ -213,9 +213,10 @@ def run_size(arguments) -> int:
 def run_gpu_check(arguments) -> int:
     import torch
 
-    from steering_reliability import gpu_check, sizing
-    from steering_reliability.devices import DeviceError, resolve_device
-    from steering_reliability.models import DTYPES
+    from steering_reliability.model import gpu_check
+    from steering_reliability.model.devices import DeviceError, resolve_device
+    from steering_reliability.model.models import DTYPES
+    from steering_reliability.run import sizing
 
     config, code = load_config(Path(arguments.config), "gpu-check")
     if config is None:

@@ -3,24 +3,24 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from steering_reliability.code_version import code_version as package_code_version
-from steering_reliability.config import ConfigError, check_config, check_hub_cache
-from steering_reliability.dataset_groups import STAGE_RULES, stage_groups
-from steering_reliability.design import design_settings
-from steering_reliability.items import dataset_kind_and_path, pinned_checksums
-from steering_reliability.job_resources import (
+from steering_reliability.run.code_version import code_version as package_code_version
+from steering_reliability.run.config import ConfigError, check_config, check_hub_cache
+from steering_reliability.run.dataset_groups import STAGE_RULES, stage_groups
+from steering_reliability.data.design import design_settings
+from steering_reliability.data.items import dataset_kind_and_path, pinned_checksums
+from steering_reliability.run.job_resources import (
     PASS_THROUGH,
     RESOURCE_NAMES,
     model_job_resources,
 )
-from steering_reliability.sources import persona_prompts_file
-from steering_reliability.study_datasets import (
+from steering_reliability.data.sources import persona_prompts_file
+from steering_reliability.data.study_datasets import (
     needs_persona_file,
     ood_datasets,
     sweep_datasets,
 )
-from steering_reliability.user_datasets import hub_record, raw_input, user_entries
-from steering_reliability.variants import BASELINE, VARIANTS
+from steering_reliability.data.user_datasets import hub_record, raw_input, user_entries
+from steering_reliability.data.variants import BASELINE, VARIANTS
 
 if not config:
     raise ConfigError(
@@ -257,7 +257,7 @@ def model_params(wildcards):
     }
 
 
-# --- model jobs over groups of datasets (compute.datasets_per_job; steering_reliability.dataset_groups)
+# --- model jobs over groups of datasets (compute.datasets_per_job; steering_reliability.run.dataset_groups)
 # per stage: the datasets of each job (config order), the logs folder of each dataset, and each
 # dataset's outputs by name
 STAGE_GROUPS = stage_groups(config)

@@ -1,8 +1,8 @@
 import pandas as pd
 
-from steering_reliability.artifacts import read_table, write_table
-from steering_reliability.bias import factor_effects, share_intervals, variance_shares
-from steering_reliability.scripting import script_context
+from steering_reliability.analysis.bias import factor_effects, share_intervals, variance_shares
+from steering_reliability.run.artifacts import read_table, write_table
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     items = read_table(snakemake.input[0])

@@ -1,7 +1,7 @@
-from steering_reliability.design import study_table
-from steering_reliability.prepared import write_prepared
-from steering_reliability.scripting import script_context
-from steering_reliability.user_datasets import dataset_items
+from steering_reliability.data.design import study_table
+from steering_reliability.data.prepared import write_prepared
+from steering_reliability.data.user_datasets import dataset_items
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     name = snakemake.wildcards.dataset

@@ -1,11 +1,11 @@
-from steering_reliability.activations import STORAGE_DTYPES, letter_activations
-from steering_reliability.artifacts import read_table
-from steering_reliability.dataset_groups import run_datasets
-from steering_reliability.items import selected
-from steering_reliability.layers import read_layer
-from steering_reliability.model_jobs import encode_variants
-from steering_reliability.scripting import tensor_metadata
-from steering_reliability.tensors import activation_name, save_tensors
+from steering_reliability.analysis.layers import read_layer
+from steering_reliability.data.items import selected
+from steering_reliability.model.activations import STORAGE_DTYPES, letter_activations
+from steering_reliability.model.model_jobs import encode_variants
+from steering_reliability.run.artifacts import read_table
+from steering_reliability.run.dataset_groups import run_datasets
+from steering_reliability.run.scripting import tensor_metadata
+from steering_reliability.run.tensors import activation_name, save_tensors
 
 
 def cache_activations(job, engine, tokenizer, log):

@@ -1,6 +1,6 @@
-from steering_reliability.artifacts import read_table, write_json
-from steering_reliability.layers import eligible_layers, pick_layer
-from steering_reliability.scripting import script_context
+from steering_reliability.analysis.layers import eligible_layers, pick_layer
+from steering_reliability.run.artifacts import read_table, write_json
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     layer = snakemake.params.layer

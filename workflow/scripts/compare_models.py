@@ -1,8 +1,8 @@
-from steering_reliability import figures
-from steering_reliability.artifacts import read_table, write_table
-from steering_reliability.comparison import OOD_SHIFT, cross_model_spearman, long_table
-from steering_reliability.scripting import script_context
-from steering_reliability.summary import steered
+from steering_reliability.analysis import figures
+from steering_reliability.analysis.comparison import OOD_SHIFT, cross_model_spearman, long_table
+from steering_reliability.analysis.summary import steered
+from steering_reliability.run.artifacts import read_table, write_table
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     models = snakemake.params.models

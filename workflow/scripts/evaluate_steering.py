@@ -1,16 +1,16 @@
 import pandas as pd
 
-from steering_reliability.artifacts import read_table, write_table
-from steering_reliability.dataset_groups import run_datasets
-from steering_reliability.evaluation import difference_cosines, propensity_table
-from steering_reliability.items import selected
-from steering_reliability.layers import read_layer
-from steering_reliability.model_jobs import encode_variants
-from steering_reliability.scripting import tensor_metadata
-from steering_reliability.steerability import item_slopes
-from steering_reliability.tensors import load_tensors, save_tensors
-from steering_reliability.variants import BASELINE
-from steering_reliability.vector_names import without_methods
+from steering_reliability.analysis.layers import read_layer
+from steering_reliability.analysis.steerability import item_slopes
+from steering_reliability.data.items import selected
+from steering_reliability.data.variants import BASELINE
+from steering_reliability.model.evaluation import difference_cosines, propensity_table
+from steering_reliability.model.model_jobs import encode_variants
+from steering_reliability.model.vector_names import without_methods
+from steering_reliability.run.artifacts import read_table, write_table
+from steering_reliability.run.dataset_groups import run_datasets
+from steering_reliability.run.scripting import tensor_metadata
+from steering_reliability.run.tensors import load_tensors, save_tensors
 
 
 def evaluate_steering(job, engine, tokenizer, log):

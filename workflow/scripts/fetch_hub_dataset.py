@@ -1,5 +1,5 @@
-from steering_reliability.hub_datasets import download_hub_dataset
-from steering_reliability.scripting import script_context
+from steering_reliability.data.hub_datasets import download_hub_dataset
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     record = download_hub_dataset(

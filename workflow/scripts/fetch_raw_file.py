@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from steering_reliability.scripting import script_context
-from steering_reliability.sources import fetch_raw_file
+from steering_reliability.data.sources import fetch_raw_file
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     mirror = snakemake.params.mirror

@@ -1,8 +1,8 @@
-from steering_reliability import figures
-from steering_reliability.artifacts import read_table
-from steering_reliability.layers import read_layer
-from steering_reliability.scripting import script_context
-from steering_reliability.steerability import in_distribution
+from steering_reliability.analysis import figures
+from steering_reliability.analysis.layers import read_layer
+from steering_reliability.analysis.steerability import in_distribution
+from steering_reliability.run.artifacts import read_table
+from steering_reliability.run.scripting import script_context
 
 
 def draw(name: str, inputs, params, model: str):

@@ -2,13 +2,13 @@ import json
 
 import pandas as pd
 
-from steering_reliability.artifacts import read_table, write_table
-from steering_reliability.geometry import cosine_rows, dataset_geometry, diagnostic_correlations
-from steering_reliability.layers import read_layer
-from steering_reliability.scripting import script_context
-from steering_reliability.steerability import in_distribution
-from steering_reliability.tensors import cached_layer, load_tensors
-from steering_reliability.vector_names import caa_vectors
+from steering_reliability.analysis.geometry import cosine_rows, dataset_geometry, diagnostic_correlations
+from steering_reliability.analysis.layers import read_layer
+from steering_reliability.analysis.steerability import in_distribution
+from steering_reliability.model.vector_names import caa_vectors
+from steering_reliability.run.artifacts import read_table, write_table
+from steering_reliability.run.scripting import script_context
+from steering_reliability.run.tensors import cached_layer, load_tensors
 
 with script_context(snakemake) as log:
     layer = read_layer(snakemake.input.layer)

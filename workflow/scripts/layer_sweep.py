@@ -1,11 +1,11 @@
-from steering_reliability.activations import letter_activations
-from steering_reliability.artifacts import read_table, write_table
-from steering_reliability.dataset_groups import run_datasets
-from steering_reliability.layers import eligible_layers
-from steering_reliability.model_jobs import encode_variant
-from steering_reliability.scripting import tensor_metadata
-from steering_reliability.sweep import layer_sweep, sweep_rows
-from steering_reliability.tensors import save_tensors
+from steering_reliability.analysis.layers import eligible_layers
+from steering_reliability.model.activations import letter_activations
+from steering_reliability.model.model_jobs import encode_variant
+from steering_reliability.model.sweep import layer_sweep, sweep_rows
+from steering_reliability.run.artifacts import read_table, write_table
+from steering_reliability.run.dataset_groups import run_datasets
+from steering_reliability.run.scripting import tensor_metadata
+from steering_reliability.run.tensors import save_tensors
 
 
 def sweep(job, engine, tokenizer, log):

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from steering_reliability.artifacts import write_json
-from steering_reliability.provenance import SUFFIX, manifest
-from steering_reliability.scripting import script_context
+from steering_reliability.run.artifacts import write_json
+from steering_reliability.run.provenance import SUFFIX, manifest
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     model = snakemake.wildcards.model

@@ -1,12 +1,17 @@
 import pandas as pd
 
-from steering_reliability.artifacts import read_table, write_table
-from steering_reliability.layers import read_layer
-from steering_reliability.method_comparison import method_cosines, method_geometry, method_table, null_comparison
-from steering_reliability.position_effect import by_pair
-from steering_reliability.scripting import script_context
-from steering_reliability.tensors import cached_layer, load_tensors
-from steering_reliability.variants import BASELINE
+from steering_reliability.analysis.layers import read_layer
+from steering_reliability.analysis.method_comparison import (
+    method_cosines,
+    method_geometry,
+    method_table,
+    null_comparison,
+)
+from steering_reliability.analysis.position_effect import by_pair
+from steering_reliability.data.variants import BASELINE
+from steering_reliability.run.artifacts import read_table, write_table
+from steering_reliability.run.scripting import script_context
+from steering_reliability.run.tensors import cached_layer, load_tensors
 
 with script_context(snakemake) as log:
     inputs, settings = snakemake.input, snakemake.params.statistics

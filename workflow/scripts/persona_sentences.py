@@ -1,6 +1,6 @@
-from steering_reliability.artifacts import write_json
-from steering_reliability.personas import read_persona_prompts
-from steering_reliability.scripting import script_context
+from steering_reliability.data.personas import read_persona_prompts
+from steering_reliability.run.artifacts import write_json
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     raw = snakemake.input.raw

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from steering_reliability.models import ModelSpec, prepare_model
-from steering_reliability.scripting import script_context
+from steering_reliability.model.models import ModelSpec, prepare_model
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     spec = ModelSpec.from_config(snakemake.wildcards.model, snakemake.params.entry)

@@ -1,9 +1,9 @@
 import pandas as pd
 
-from steering_reliability.artifacts import read_table, write_table
-from steering_reliability.position_effect import by_pair, position_summary
-from steering_reliability.scripting import script_context
-from steering_reliability.steerability import dataset_steerability, in_distribution
+from steering_reliability.analysis.position_effect import by_pair, position_summary
+from steering_reliability.analysis.steerability import dataset_steerability, in_distribution
+from steering_reliability.run.artifacts import read_table, write_table
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     rows = in_distribution(pd.concat([read_table(path) for path in snakemake.input], ignore_index=True))

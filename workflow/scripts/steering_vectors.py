@@ -1,11 +1,11 @@
 import json
 
-from steering_reliability.layers import read_layer
-from steering_reliability.scripting import script_context, tensor_metadata
-from steering_reliability.tensors import cached_layer, load_tensors, save_tensors
-from steering_reliability.variants import BASELINE
-from steering_reliability.vector_methods import method_vectors, ood_method_vectors
-from steering_reliability.vectors import caa_vector, ood_vectors
+from steering_reliability.analysis.layers import read_layer
+from steering_reliability.data.variants import BASELINE
+from steering_reliability.model.vector_methods import method_vectors, ood_method_vectors
+from steering_reliability.model.vectors import caa_vector, ood_vectors
+from steering_reliability.run.scripting import script_context, tensor_metadata
+from steering_reliability.run.tensors import cached_layer, load_tensors, save_tensors
 
 with script_context(snakemake) as log:
     activations, metadata = load_tensors(snakemake.input.activations)

@@ -1,10 +1,8 @@
 import json
 
-from steering_reliability.artifacts import atomic_path, read_table, write_table
-from steering_reliability.format_effects import format_lines, format_rows
-from steering_reliability.method_summary import chance_findings, method_rows, ood_method_rows
-from steering_reliability.scripting import script_context
-from steering_reliability.summary import (
+from steering_reliability.analysis.format_effects import format_lines, format_rows
+from steering_reliability.analysis.method_summary import chance_findings, method_rows, ood_method_rows
+from steering_reliability.analysis.summary import (
     Run,
     bias_rows,
     comparison_rows,
@@ -18,6 +16,8 @@ from steering_reliability.summary import (
     user_dataset_rows,
     with_verdicts,
 )
+from steering_reliability.run.artifacts import atomic_path, read_table, write_table
+from steering_reliability.run.scripting import script_context
 
 with script_context(snakemake) as log:
     inputs, run = snakemake.input, Run.from_config(snakemake.config)
