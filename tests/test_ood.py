@@ -341,6 +341,10 @@ def test_findings_follow_the_sign_of_the_interval():
     assert found.index[2].startswith("F3") and "12 datasets" in findings(summary.assign(n=12.0), {}, {})["evidence"][0]
     assert verdicts[3].startswith("inconclusive")  # F4: interval contains 0
     assert verdicts[4] == "not testable (n too small)"
+    # no rho is printed for 3 datasets (nor a 'nan' interval): the count and what a correlation needs
+    f5 = findings(summary, {"m": steerability}, {"m": bias}).iloc[4]
+    assert f5["finding"].startswith("F5"), f5
+    assert f5["evidence"] == "3 dataset(s); a rank correlation with an interval needs at least 5", f5
     # counterbalanced: F1 reads the share anti-steerable in both orders, F2 the position share
     counterbalanced = steerability.assign(
         anti_steerable_both_orders_fraction=[0.0, 0.3],

@@ -418,9 +418,11 @@ def _sign_verdict(row, sign: int) -> dict[str, str]:
     if NOT_COMPARED in row.note:
         return {"evidence": row.note, "verdict": "not tested (a model steers no dataset)"}
     datasets = "?" if pd.isna(row.n) else int(row.n)  # a count, read back from the CSV as a float
-    evidence = f"rho = {row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}], {datasets} datasets"
-    if row.note.startswith("n too small") or np.isnan(row.ci_low):
+    if row.note.startswith("n too small") or np.isnan(row.ci_low):  # no rho worth printing
+        needed = statistics.MIN_DATASETS_FOR_SPEARMAN
+        evidence = f"{datasets} dataset(s); a rank correlation with an interval needs at least {needed}"
         return {"evidence": evidence, "verdict": "not testable (n too small)"}
+    evidence = f"rho = {row.value:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}], {datasets} datasets"
     low, high = sorted((sign * row.ci_low, sign * row.ci_high))
     if low > 0:
         return {"evidence": evidence, "verdict": "reproduced"}
