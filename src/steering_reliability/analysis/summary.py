@@ -157,7 +157,7 @@ def steerability_rows(model: str, steerability: pd.DataFrame, items: pd.DataFram
 
 
 def _small(small: bool, n: int, units: str) -> str:
-    return f"n too small: only {n} {units}" if small else ""
+    return f"n too small: only {n} {units.removesuffix('s') if n == 1 else units}" if small else ""
 
 
 def bias_rows(model: str, bias: pd.DataFrame, run: Run, steerability: pd.DataFrame | None = None) -> list[dict]:
