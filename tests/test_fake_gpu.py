@@ -152,6 +152,7 @@ def test_the_gpu_check_command_runs_the_device_checks_and_times_the_study(tmp_pa
     config = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
     del config["models"]["smollm2-local"]
     config["data"].update(mirror=str(TEST_MIRROR))
+    config["compute"] = {"batch_size": 2}  # the throughput run's one timed pass: 2 x batch_size items (CI time)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "steering_reliability", "gpu-check", "--device", "cpu", "--seconds", "0.1"]
     command += ["--config", str(tmp_path / "tiny.yaml"), "--models", str(REPO / "resources/models")]
@@ -166,4 +167,4 @@ def test_the_gpu_check_command_runs_the_device_checks_and_times_the_study(tmp_pa
     assert "| test_a_workflow_job_with_device_cuda_runs_on_the_gpu | skipped |" in out
     rate = float(re.search(rf"- {SMALL_MODEL} \(its shapes.* at ([\d.]+) TFLOP/s", out).group(1))
     assert rate > 0  # printed to 2 decimals: a loaded 2-core machine measures 0.01-0.05
-    assert re.search(rf"\| {SMALL_MODEL} \| 88 / 88 / 24 \|", out)  # the predicted-time row: both answer orders
+    assert re.search(rf"\| {SMALL_MODEL} \| 56 / 56 / 24 \|", out)  # predicted-time row: 2 orders, 1 OOD dataset

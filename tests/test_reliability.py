@@ -306,9 +306,9 @@ def _artifact_bytes(workdir: Path) -> dict[str, bytes]:
 
 def test_a_killed_and_resumed_run_is_byte_identical_to_a_clean_run(tiny_run, tmp_path):
     """In a copy of the clean tiny run, re-make the activation cache of one dataset and everything made
-    from it (the model's tables and figures too), with two SIGKILLs on the way (once the new cache is
-    written, once its evaluation is), resume as the README says: every tensor, table and figure of the
-    model equals the clean run's byte for byte."""
+    from it (the model's tables and figures too), with a SIGKILL on the way (once the evaluation job has
+    written its first dataset, after the new cache and vectors), resume as the README says: every tensor,
+    table and figure of the model equals the clean run's byte for byte."""
     from steering_reliability.run.tensors import load_tensors
 
     clean_workdir, _ = tiny_run
@@ -317,15 +317,11 @@ def test_a_killed_and_resumed_run_is_byte_identical_to_a_clean_run(tiny_run, tmp
     model = workdir / "results" / "smollm2-135m-instruct"
     # --forcerun re-makes the cache; everything made from it is then older than it and is re-made too
     cache = "results/smollm2-135m-instruct/activations/corrigible-neutral-HHH.safetensors"
-    assert _kill_when(
-        workdir, "smollm2-135m-instruct/activations/corrigible-neutral-HHH.safetensors", 1, "--forcerun", cache
-    )
+    pattern = "smollm2-135m-instruct/steering/corrigible-neutral-HHH/propensities.parquet"
+    assert _kill_when(workdir, pattern, 1, "--forcerun", cache)
     # no partial tensor is left looking complete: every cache present loads
     for path in model.glob("activations/*.safetensors"):
         load_tensors(path)
-    run_workflow(workdir, "--unlock")
-    pattern = "smollm2-135m-instruct/steering/corrigible-neutral-HHH/propensities.parquet"
-    assert _kill_when(workdir, pattern, 1, "--rerun-incomplete")
     run_workflow(workdir, "--unlock")
     run_workflow(workdir, "--rerun-incomplete")
     resumed, clean = _artifact_bytes(workdir), _artifact_bytes(clean_workdir)
@@ -530,7 +526,7 @@ def test_an_auto_depth_range_without_a_layer_of_a_known_depth_model_stops_the_ru
 def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy):
     """One dataset per job (91 loads of a model in the paper's study) against the grouped default: compare-runs.
 
-    smollm2-local's model jobs of two datasets, one in the OOD study (truthfulqa) and one not
+    smollm2-local's model jobs of two datasets, one in the OOD study (admits-uncertainty) and one not
     (corrigible-neutral-HHH), and of both sweep datasets are re-made one dataset per job (a job's datasets are
     among its params, so Snakemake re-runs them); the third dataset would add nothing but time. The tables and
     figures made from their outputs are not asked for again: they are functions of these outputs (and
@@ -542,19 +538,16 @@ def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy
     config.setdefault("compute", {})["datasets_per_job"] = {"activations": 1, "evaluation": 1, "sweep": 1}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     model = "results/smollm2-local"
-    remade = ["corrigible-neutral-HHH", "truthfulqa"]
-    assert (
-        config["data"]["datasets"] == [remade[0], "admits-uncertainty", remade[1]]
-        and remade[1] in config["ood"]["datasets"]
-    )
+    remade = ["corrigible-neutral-HHH", "admits-uncertainty"]
+    assert config["data"]["datasets"] == [*remade, "truthfulqa"] and config["ood"]["datasets"] == [remade[1]]
     targets = [f"{model}/steering/{name}/items.parquet" for name in remade]
     targets += [f"{model}/sweep/{name}/propensities.parquet" for name in config["sweep"]["datasets"]]
     completed = subprocess.run(workflow_command(workdir, *targets), capture_output=True, text=True)
     assert completed.returncode == 0, _console(completed)[-3000:]
     console = _console(completed)
-    # one job per dataset: the first and third dataset's jobs, and both sweep jobs
-    assert all(f"{rule}_{n}" in console for rule in ("cache_activations", "evaluate_steering") for n in (1, 3))
-    assert "cache_activations_2" not in console and "layer_sweep_2" in console
+    # one job per dataset: the first and second dataset's jobs, and both sweep jobs
+    assert all(f"{rule}_{n}" in console for rule in ("cache_activations", "evaluate_steering") for n in (1, 2))
+    assert "cache_activations_3" not in console and "layer_sweep_2" in console
     diffs = compare_runs(tiny_run[0] / "results", workdir / "results")
     assert len(diffs) > 100 and all(diff.status == "identical" for diff in diffs), [
         diff.line() for diff in diffs if diff.status != "identical"

@@ -76,20 +76,21 @@ def test_ood_tables_hold_six_vectors_on_five_variants(results):
     for name in VECTORS:
         assert float(vectors[name].norm()) == pytest.approx(float(vectors["baseline"].norm()), rel=1e-5)
     items = pd.read_parquet(results / "tables/ood_items.parquet")
-    assert len(items) == 2 * len(VARIANTS) * len(VECTORS) * per_split
+    ood = config["ood"]["datasets"]
+    assert len(items) == len(ood) * len(VARIANTS) * len(VECTORS) * per_split
     # the ID table is the (baseline vector, baseline prompts) part of the same evaluation: computed once
     id_items = pd.read_parquet(results / "tables/items.parquet")
-    id_items = id_items[id_items["dataset"].isin(config["ood"]["datasets"])]
+    id_items = id_items[id_items["dataset"].isin(ood)]
     same = items[(items["vector"] == "baseline") & (items["variant"] == "baseline")]
     merged = same.merge(id_items, on=["dataset", "item_id"], suffixes=("_ood", "_id"))
     assert len(merged) == len(id_items)
     assert (merged["slope_ood"] == merged["slope_id"]).all()
     # the unsteered propensity does not depend on the vector
-    propensities = pd.read_parquet(results / "steering/truthfulqa/propensities.parquet")
+    propensities = pd.read_parquet(results / f"steering/{ood[0]}/propensities.parquet")
     unsteered = propensities[propensities["multiplier"] == 0].groupby(["variant", "item_id"])["logit_diff"].nunique()
     assert (unsteered == 1).all()
     relative = pd.read_csv(results / "tables/relative_steerability.csv")
-    assert len(relative) == 2 * len(VARIANTS) ** 2
+    assert len(relative) == len(ood) * len(VARIANTS) ** 2
 
 
 def test_every_vector_method_goes_through_the_analysis_and_against_the_null(results):
@@ -116,7 +117,7 @@ def test_every_vector_method_goes_through_the_analysis_and_against_the_null(resu
     assert geometry[geometry["method"] == "caa"]["cosine_with_caa"].to_numpy() == pytest.approx(1.0)
     assert set(pd.read_csv(tables / "method_cosines.csv")["method_a"]) == {"caa", "pca"}
     # ood.methods [caa]: no other method's OOD vectors, and the OOD tables of CAA alone
-    stored = load_tensors(results / "vectors/truthfulqa.safetensors")[0]
+    stored = load_tensors(results / f"vectors/{config['ood']['datasets'][0]}.safetensors")[0]
     assert "method.pca" in stored and not any(":" in name for name in stored)
     assert not (tables / "ood_methods_correlations.csv").exists()
     summary = pd.read_csv(results.parent / "summary.csv")
@@ -155,7 +156,7 @@ def test_summary_lists_every_quantity_with_the_paper_value(results):
     assert set(cross["quantity"]) == {"cross_model_rho_ID", "cross_model_rho_OOD"}
     # the tiny study is far too small, and its models are not the paper's: the summary says both
     headline = summary[summary["quantity"] == "spearman_id_vs_ood"]
-    assert headline["note"].str.startswith("n too small: only 2 datasets").all()
+    assert headline["note"].str.startswith("n too small: only 1 dataset").all()
     assert headline["verdict"].str.startswith("not comparable").all()
     assert headline["paper"].str.contains("0.891").all()
     markdown = (results.parent / "summary.md").read_text()
@@ -326,16 +327,17 @@ def test_every_artifact_has_provenance_and_a_manifest_entry(results):
         "results/smollm2-135m-instruct/layer.json",
     }
     # one job evaluated the three datasets (compute.datasets_per_job): each artifact's record is its dataset's own
-    evaluated = json.loads((folder / "steering/truthfulqa/items.parquet.prov.json").read_text())
-    assert evaluated["rule"] == "evaluate_steering"
-    assert evaluated["wildcards"] == {"model": "smollm2-135m-instruct", "dataset": "truthfulqa"}
-    assert set(evaluated["inputs"]) == {
-        "results/datasets/truthfulqa.parquet",
-        "resources/models/smollm2-135m-instruct/model.json",
-        "results/smollm2-135m-instruct/vectors/truthfulqa.safetensors",
-        "results/smollm2-135m-instruct/layer.json",
-        "results/datasets/persona_sentences.json",
-    }
+    # (the OOD dataset's inputs include the persona sentences, the others' do not)
+    for dataset, ood in (("admits-uncertainty", True), ("truthfulqa", False)):
+        evaluated = json.loads((folder / f"steering/{dataset}/items.parquet.prov.json").read_text())
+        assert evaluated["rule"] == "evaluate_steering"
+        assert evaluated["wildcards"] == {"model": "smollm2-135m-instruct", "dataset": dataset}
+        assert set(evaluated["inputs"]) == {
+            f"results/datasets/{dataset}.parquet",
+            "resources/models/smollm2-135m-instruct/model.json",
+            f"results/smollm2-135m-instruct/vectors/{dataset}.safetensors",
+            "results/smollm2-135m-instruct/layer.json",
+        } | ({"results/datasets/persona_sentences.json"} if ood else set())
 
 
 def test_audit_explains_an_artifact_and_flags_a_tampered_input(tiny_run, tmp_path):
