@@ -526,11 +526,12 @@ def test_an_auto_depth_range_without_a_layer_of_a_known_depth_model_stops_the_ru
 def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy):
     """One dataset per job (91 loads of a model in the paper's study) against the grouped default: compare-runs.
 
-    smollm2-local's model jobs of two datasets, one in the OOD study (admits-uncertainty) and one not
-    (corrigible-neutral-HHH), and of both sweep datasets are re-made one dataset per job (a job's datasets are
-    among its params, so Snakemake re-runs them); the third dataset would add nothing but time. The tables and
-    figures made from their outputs are not asked for again: they are functions of these outputs (and
-    byte-identical across runs, test_a_killed_and_resumed_run_...)."""
+    smollm2-local's model jobs of the second dataset (in the OOD study, so its evaluation holds the ID one too)
+    are re-made in jobs of their own (a job's datasets are among its params, so Snakemake re-runs them; the job
+    names' index 2 exists only when every dataset has its own job), and so are both sweep datasets' jobs (the
+    model's layer is `auto`: its evaluation reads the whole sweep); the other datasets would add nothing but
+    time. The tables and figures made from their outputs are not asked for again: they are functions of these
+    outputs (and byte-identical across runs, test_a_killed_and_resumed_run_...)."""
     from steering_reliability.run.run_diff import compare_runs
 
     workdir, _ = finished_copy
@@ -538,16 +539,15 @@ def test_grouping_datasets_into_jobs_changes_no_artifact(tiny_run, finished_copy
     config.setdefault("compute", {})["datasets_per_job"] = {"activations": 1, "evaluation": 1, "sweep": 1}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     model = "results/smollm2-local"
-    remade = ["corrigible-neutral-HHH", "admits-uncertainty"]
-    assert config["data"]["datasets"] == [*remade, "truthfulqa"] and config["ood"]["datasets"] == [remade[1]]
-    targets = [f"{model}/steering/{name}/items.parquet" for name in remade]
-    targets += [f"{model}/sweep/{name}/propensities.parquet" for name in config["sweep"]["datasets"]]
+    remade = config["data"]["datasets"][1]
+    assert config["ood"]["datasets"] == [remade] == ["admits-uncertainty"] and len(config["sweep"]["datasets"]) == 2
+    targets = [f"{model}/steering/{remade}/items.parquet"]
     completed = subprocess.run(workflow_command(workdir, *targets), capture_output=True, text=True)
     assert completed.returncode == 0, _console(completed)[-3000:]
     console = _console(completed)
-    # one job per dataset: the first and second dataset's jobs, and both sweep jobs
-    assert all(f"{rule}_{n}" in console for rule in ("cache_activations", "evaluate_steering") for n in (1, 2))
-    assert "cache_activations_3" not in console and "layer_sweep_2" in console
+    # one job per dataset: the second dataset's own jobs and each sweep dataset's, and no others
+    jobs = set(re.findall(r"rule ((?:cache_activations|evaluate_steering|layer_sweep)_\d+):", console))
+    assert jobs == {"cache_activations_2", "evaluate_steering_2", "layer_sweep_1", "layer_sweep_2"}, jobs
     diffs = compare_runs(tiny_run[0] / "results", workdir / "results")
     assert len(diffs) > 100 and all(diff.status == "identical" for diff in diffs), [
         diff.line() for diff in diffs if diff.status != "identical"
