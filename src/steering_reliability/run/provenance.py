@@ -17,6 +17,7 @@ from pathlib import Path
 
 from steering_reliability.data.sources import sha256_of
 from steering_reliability.run.artifacts import config_hash, write_json
+from steering_reliability.run.code_version import PACKAGE_DIR
 
 SUFFIX = ".prov.json"
 PACKAGES = (
@@ -140,7 +141,7 @@ def write_records(snakemake, input_hashes: dict[str, str] | None = None) -> None
         "config": snakemake.config,
         "packages": package_versions(),
         # where this job imported the package from: the workflow's own src/ (through PYTHONPATH)
-        "package_source": str(Path(__file__).resolve().parents[1]),
+        "package_source": str(PACKAGE_DIR),
         "workflow_commit": git_commit(Path(snakemake.scriptdir) if hasattr(snakemake, "scriptdir") else Path.cwd()),
     }
     for output, inputs in _inputs_of_outputs(snakemake).items():
